@@ -1,0 +1,1 @@
+"""advjax.metrics."""

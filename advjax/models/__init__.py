@@ -1,0 +1,7 @@
+"""Small reference networks (Flax Linen)."""
+from advjax.models.classifiers import MLP
+from advjax.models.classifiers import MadryCNN
+from advjax.models.classifiers import SmallCNN
+from advjax.models.classifiers import max_pool_2x2
+
+__all__ = ["MLP", "MadryCNN", "SmallCNN", "max_pool_2x2"]

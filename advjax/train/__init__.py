@@ -1,0 +1,20 @@
+"""Train-state type, jitted step factories and sharding helpers."""
+from advjax.train.classifier import linen_apply
+from advjax.train.classifier import make_classifier_step
+from advjax.train.classifier import make_predict
+from advjax.train.sharding import data_mesh
+from advjax.train.sharding import replicate
+from advjax.train.sharding import shard_batch
+from advjax.train.state import TrainState
+from advjax.train.state import split_variables
+
+__all__ = [
+    "TrainState",
+    "data_mesh",
+    "linen_apply",
+    "make_classifier_step",
+    "make_predict",
+    "replicate",
+    "shard_batch",
+    "split_variables",
+]

@@ -1,0 +1,28 @@
+"""Test configuration: CPU only, 8 fake devices, no network.
+
+Modules whose code should be dtype-clean mark themselves with
+``pytestmark = pytest.mark.strict_dtypes`` to run under JAX's strict dtype
+promotion (optax and Flax internals are not strict-clean, so it is not global).
+"""
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_num_cpu_devices", 8)
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "strict_dtypes: run under jax_numpy_dtype_promotion=strict")
+
+
+@pytest.fixture(autouse=True)
+def _dtype_promotion(request):
+  mode = "strict" if request.node.get_closest_marker("strict_dtypes") else "standard"
+  with jax.numpy_dtype_promotion(mode):
+    yield
