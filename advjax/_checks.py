@@ -30,6 +30,14 @@ def _concrete(value: Any):
     return None
 
 
+def compute_dtype(dtype) -> jnp.dtype:
+  """The dtype to compute in: float32, or float64 for float64 inputs."""
+  dtype = jnp.dtype(dtype)
+  if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits > 32:
+    return dtype
+  return jnp.dtype(jnp.float32)
+
+
 def norm(value: Any, *, name: str = "norm") -> float | int:
   """Canonical norm: ``math.inf``, ``2`` or ``1``."""
   if isinstance(value, str):

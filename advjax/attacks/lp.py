@@ -18,7 +18,7 @@ _TINY = 1e-12  # clamps norms so a zero gradient gives a zero step, not NaN
 
 
 def _f32(x):
-  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+  return x.astype(_checks.compute_dtype(x.dtype))
 
 
 def _flat(x):

@@ -31,11 +31,11 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   """
   _check(logits, labels)
   return optax.softmax_cross_entropy_with_integer_labels(
-      logits.astype(jnp.promote_types(logits.dtype, jnp.float32)), labels)
+      logits.astype(_checks.compute_dtype(logits.dtype)), labels)
 
 
 def _true_and_best_other(logits, labels):
-  logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+  logits = logits.astype(_checks.compute_dtype(logits.dtype))
   onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.bool_)
   true = jnp.sum(jnp.where(onehot, logits, 0), axis=-1)
   other = jnp.max(jnp.where(onehot, -jnp.inf, logits), axis=-1)
@@ -87,7 +87,7 @@ def targeted_dlr_loss(logits: jax.Array, labels: jax.Array,
   if logits.shape[-1] < 4:
     raise ValueError(
         f"targeted_dlr_loss needs at least 4 classes; got {logits.shape[-1]}.")
-  logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+  logits = logits.astype(_checks.compute_dtype(logits.dtype))
   z_y = jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
   z_t = jnp.take_along_axis(logits, target[:, None], axis=-1)[:, 0]
   top = jax.lax.top_k(logits, 4)[0]
