@@ -55,11 +55,11 @@ def train_classifier(run, cfg: TrainConfig, train_split, *, stage="classifier",
   mesh = train.data_mesh() if mesh is None else mesh
   module = MODELS[cfg.model]()
   apply_fn = train.linen_apply(module)
-  key = jax.random.key(cfg.seed)
+  init_key, key = jax.random.split(jax.random.key(cfg.seed))
   steps_per_epoch = len(train_split) // cfg.batch_size
   tx = optax.adam(optax.cosine_decay_schedule(
       cfg.learning_rate, cfg.epochs * steps_per_epoch))
-  variables = module.init(jax.random.fold_in(key, -1), train_split.image[:1])
+  variables = module.init(init_key, train_split.image[:1])
   state = train.TrainState.create(*train.split_variables(variables), tx=tx)
   ckpt = run.checkpointer(stage)
   state, epoch = ckpt.restore(state)
