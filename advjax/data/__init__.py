@@ -5,12 +5,20 @@ from advjax.data.split import Split
 from advjax.data.split import batch_indices
 from advjax.data.split import iterate_batches
 from advjax.data.split import stratified_split
+from advjax.data.tfds import TfdsSource
+from advjax.data.tfds import iterate_tfds_batches
+from advjax.data.tfds import load_tfds
+from advjax.data.tfds import tfds_source
 
 __all__ = [
     "Split",
+    "TfdsSource",
     "batch_indices",
     "digits",
     "iterate_batches",
+    "iterate_tfds_batches",
+    "load_tfds",
     "mnist_subset",
     "stratified_split",
+    "tfds_source",
 ]
