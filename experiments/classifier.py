@@ -60,7 +60,8 @@ def train_classifier(run, cfg: TrainConfig, train_split, *, stage="classifier",
   tx = optax.adam(optax.cosine_decay_schedule(
       cfg.learning_rate, cfg.epochs * steps_per_epoch))
   variables = module.init(init_key, train_split.image[:1])
-  state = train.TrainState.create(*train.split_variables(variables), tx=tx)
+  params, model_state = train.split_variables(variables)
+  state = train.TrainState.create(params, tx, model_state)
   ckpt = run.checkpointer(stage)
   state, epoch = ckpt.restore(state)
   state = train.replicate(state, mesh)

@@ -36,7 +36,8 @@ class Config:
   pgd_steps: int = 40
   pgd_step_size: float = 0.01
   pgd_restarts: int = 2
-  curve_steps: int = 20       # PGD steps for the accuracy-vs-eps curve
+  curve_steps: int = 10       # PGD steps for the accuracy-vs-eps curve
+  n_curve: int = 500          # examples for that curve
   l2_eps: float = 2.0
   l2_step_size: float = 0.1
   n_cw: int = 200             # examples for C&W (the costliest attack)
@@ -49,7 +50,7 @@ class Config:
 PRESETS = {
     "smoke": Config(train=classifier.TrainConfig(model="small_cnn", epochs=1),
                     n_train=512, n_eval=64, eval_batch=32, pgd_steps=3,
-                    pgd_restarts=2, curve_steps=2, n_cw=32, cw_steps=10,
+                    pgd_restarts=2, curve_steps=2, n_curve=32, n_cw=32, cw_steps=10,
                     cw_search_steps=2),
     "default": Config(),
     "full": Config(dataset="mnist", train=classifier.TrainConfig(epochs=20),
@@ -81,7 +82,7 @@ def evaluate(run, logits_fn, test, mesh):
 
   results = {"clean_accuracy": acc(x_all, y_all)}
   curve = {"eps": [0.0] + list(cfg.fgsm_eps), "fgsm": [results["clean_accuracy"]],
-           "pgd": [results["clean_accuracy"]]}
+           "pgd": [acc(x_all[:cfg.n_curve], y_all[:cfg.n_curve])]}
   stages = ["fgsm", "pgd_curve", "pgd", "pgd_l2", "targeted", "cw"]
   bar = run.progress(total=len(stages), desc="attacks")
   for eps in cfg.fgsm_eps:
@@ -93,10 +94,11 @@ def evaluate(run, logits_fn, test, mesh):
   bar.update(1)
 
   for eps in cfg.fgsm_eps:
+    n = min(cfg.n_curve, len(x_all))
     x_adv = run_attack(pgd_attack(eps=eps, norm=jnp.inf, step_size=2.5 * eps /
                                   cfg.curve_steps, n_steps=cfg.curve_steps,
-                                  restarts=1), x_all, y_all)
-    curve["pgd"].append(acc(x_adv, y_all))
+                                  restarts=1), x_all, y_all, n)
+    curve["pgd"].append(acc(x_adv, y_all[:n]))
   bar.update(1)
 
   start = time.perf_counter()

@@ -29,8 +29,8 @@ def test_classifier_output_shapes(module):
   assert module.apply(variables, x).shape == (3, 10)
 
 
-def _setup(batch_size=64):
-  module = models.SmallCNN()
+def _setup(batch_size=64, module=None):
+  module = models.SmallCNN() if module is None else module
   split, _ = data.mnist_subset()
   tx = optax.adam(1e-3)
   params, model_state = train.split_variables(
@@ -39,6 +39,15 @@ def _setup(batch_size=64):
   step = jax.jit(train.make_classifier_step(train.linen_apply(module), tx))
   batch = {"image": split.image[:batch_size], "label": split.label[:batch_size]}
   return module, split, tx, state, step, batch
+
+
+def test_madry_cnn_step_runs_sharded():
+  *_, state, step, batch = _setup(16, models.MadryCNN())
+  mesh = train.data_mesh()
+  sharded, metrics = step(train.replicate(state, mesh), train.shard_batch(batch, mesh),
+                          jax.random.key(0))
+  single, expected = step(state, batch, jax.random.key(0))
+  np.testing.assert_allclose(metrics["loss"], expected["loss"], rtol=1e-5)
 
 
 def test_step_learns_and_sharded_equals_single_device():
