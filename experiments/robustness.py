@@ -44,6 +44,7 @@ class Config:
   cw_steps: int = 100
   cw_search_steps: int = 5
   cw_learning_rate: float = 0.05
+  cw_initial_const: float = 1.0
   seed: int = 0
 
 
@@ -131,7 +132,8 @@ def evaluate(run, logits_fn, test, mesh):
   n_cw = min(cfg.n_cw, len(x_all))
   x_cw = run_attack(lambda x, y: attacks.carlini_wagner_l2(
       logits_fn, x, y, n_steps=cfg.cw_steps, n_search_steps=cfg.cw_search_steps,
-      learning_rate=cfg.cw_learning_rate), x_all, y_all, n_cw)
+      learning_rate=cfg.cw_learning_rate, initial_const=cfg.cw_initial_const),
+      x_all, y_all, n_cw)
   preds = classifier.batched(jax.jit(lambda x: jnp.argmax(logits_fn(x), -1)),
                              (x_cw,), cfg.eval_batch, mesh)
   clean_preds = classifier.batched(jax.jit(lambda x: jnp.argmax(logits_fn(x), -1)),
