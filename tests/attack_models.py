@@ -1,8 +1,9 @@
-"""A small classifier trained once per test process, for attack tests.
+"""Models for the minimum-norm attack tests.
 
-An MLP on scikit-learn's 8×8 digits, trained full-batch with Adam inside one
-``lax.scan`` (about a second), shared by the attack tests through
-``functools.cache``.
+``linear_two_class``: a linear model whose distance to the decision boundary
+is known in closed form. ``trained_digits_mlp``: an MLP on scikit-learn's 8×8
+digits, trained full-batch with Adam inside one ``lax.scan`` (about a second)
+and shared by the attack tests of one process through ``functools.cache``.
 """
 import functools
 
@@ -42,3 +43,25 @@ def trained_digits_mlp(n_train_steps: int = 300, n_eval: int = 64):
   assert correct.mean() > 0.9, correct.mean()
   idx = np.flatnonzero(correct)[:n_eval]
   return logits_fn, jnp.asarray(test.image[idx]), jnp.asarray(test.label[idx])
+
+
+def linear_two_class(b=16, d=20, seed=0):
+  """Logits ``[0, w·x + b]`` with every example at a known L2 distance from the
+  decision boundary (``dist``), classified as 0; the box never binds."""
+  k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+  w = jax.random.normal(k1, (d,), jnp.float32)
+  x = jax.random.uniform(k2, (b, d), jnp.float32, 0.3, 0.7)
+  dist = jax.random.uniform(k3, (b,), jnp.float32, 0.05, 0.2)
+  bias = -(x @ w) - dist * jnp.linalg.norm(w)
+
+  def logits_fn(z):
+    score = z.astype(jnp.float32) @ w + bias
+    return jnp.stack([jnp.zeros_like(score), score], -1)
+
+  return logits_fn, x, jnp.zeros((b,), jnp.int32), dist, jnp.linalg.norm(w)
+
+
+def l2(a, b):
+  """Per-example L2 distances between two batches, as NumPy float32."""
+  diff = np.asarray(a, np.float32) - np.asarray(b, np.float32)
+  return np.sqrt(np.sum(diff.reshape(len(diff), -1) ** 2, axis=1))
