@@ -5,16 +5,21 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from advjax import attacks
 from advjax import train
+from advjax.attacks import _min_norm
 from advjax.losses import margin_loss
 from attack_models import l2
 from attack_models import linear_two_class
 from attack_models import trained_digits_mlp
 
+strict = pytest.mark.strict_dtypes  # the tests that train nothing
 
+
+@strict
 def test_finds_the_exact_minimum_on_a_linear_model():
   # min ||δ|| s.t. w·(x+δ) + b > κ is (κ − w·x − b)/||w||, along w.
   logits_fn, x, y, dist, w_norm = linear_two_class()
@@ -27,6 +32,22 @@ def test_finds_the_exact_minimum_on_a_linear_model():
     assert np.all(margin_loss(logits_fn(x_adv), y) > confidence)
     assert np.all(found >= optimum * (1 - 1e-4))  # nothing beats the optimum
     assert np.all(found <= optimum * 1.02)
+
+
+@strict
+def test_hand_written_adam_matches_optax():
+  params = jax.random.normal(jax.random.key(0), (4, 5), jnp.float32)
+  quadratic_grad = lambda p: 2.0 * p - 1.0  # noqa: E731
+  with jax.numpy_dtype_promotion("standard"):  # optax is not strict-clean
+    tx = optax.adam(0.05)
+    ref, opt_state = params, tx.init(params)
+    for _ in range(5):
+      updates, opt_state = tx.update(quadratic_grad(ref), opt_state, ref)
+      ref = optax.apply_updates(ref, updates)
+  ours, state = params, _min_norm.adam_init(params)
+  for _ in range(5):
+    ours, state = _min_norm.adam_step(ours, quadratic_grad(ours), state, 0.05)
+  np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +97,7 @@ def test_returns_x_unchanged_where_no_success_is_found(trained):
   np.testing.assert_array_equal(x_adv, x)
 
 
+@strict
 def test_keeps_dtype_and_bounds():
   logits_fn, x, y, _, _ = linear_two_class(seed=1)
   dtype = jnp.bfloat16
@@ -87,6 +109,7 @@ def test_keeps_dtype_and_bounds():
   assert np.mean(np.asarray(jnp.argmax(logits_fn(x_adv), -1) != y)) > 0.9
 
 
+@strict
 def test_sharded_matches_single_device():
   logits_fn, x, y, _, _ = linear_two_class(seed=2)
   attack = functools.partial(attacks.carlini_wagner_l2, logits_fn, n_steps=10,
@@ -97,6 +120,7 @@ def test_sharded_matches_single_device():
   assert len(sharded.sharding.device_set) == 8
 
 
+@strict
 def test_bad_arguments_are_named():
   logits_fn, x, y, _, _ = linear_two_class()
   cw = functools.partial(attacks.carlini_wagner_l2, logits_fn)

@@ -15,10 +15,13 @@ from attack_models import l2
 from attack_models import linear_two_class
 from attack_models import trained_digits_mlp
 
+strict = pytest.mark.strict_dtypes  # the tests that train nothing
+
 METHODS = [dict(method="search"), dict(method="search", loss="margin"),
            dict(method="dual")]
 
 
+@strict
 @pytest.mark.parametrize("kw", [METHODS[0], METHODS[2]])
 def test_finds_the_exact_minimum_on_a_linear_model(kw):
   logits_fn, x, y, dist, w_norm = linear_two_class(seed=3)
@@ -77,6 +80,7 @@ def test_targeted_reaches_the_target(trained, method):
   assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
 
 
+@strict
 def test_keeps_dtype_and_bounds():
   logits_fn, x, y, _, _ = linear_two_class(seed=4)
   dtype = jnp.bfloat16
@@ -87,6 +91,7 @@ def test_keeps_dtype_and_bounds():
   assert float(x_adv.min()) >= bounds[0] and float(x_adv.max()) <= bounds[1]
 
 
+@strict
 def test_sharded_matches_single_device():
   logits_fn, x, y, _, _ = linear_two_class(seed=5)
   attack = functools.partial(attacks.optimization_attack, logits_fn,
@@ -97,6 +102,7 @@ def test_sharded_matches_single_device():
   assert len(sharded.sharding.device_set) == 8
 
 
+@strict
 def test_bad_arguments_are_named():
   logits_fn, x, y, _, _ = linear_two_class()
   opt = functools.partial(attacks.optimization_attack, logits_fn)

@@ -74,3 +74,29 @@ def update_search(const, lower, upper, success):
   bracketed = upper < 0.1 * _UNBOUNDED
   const = jnp.where(bracketed, 0.5 * (lower + upper), 10.0 * const)
   return const, lower, upper
+
+
+def adam_init(params: jax.Array):
+  """State of :func:`adam_step`: ``(step count, first moment, second moment)``."""
+  zeros = jnp.zeros_like(params)
+  return jnp.zeros((), params.dtype), zeros, zeros
+
+
+def adam_step(params: jax.Array, grads: jax.Array, state, learning_rate, *,
+              b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+  """One Adam descent step, as ``optax.adam`` computes it, dtype-clean.
+
+  Written out because optax's bias correction mixes int32 and float and fails
+  under strict dtype promotion.
+
+  References:
+    Kingma & Ba, 2015. https://arxiv.org/abs/1412.6980
+  """
+  count, mu, nu = state
+  count = count + 1
+  mu = b1 * mu + (1 - b1) * grads
+  nu = b2 * nu + (1 - b2) * grads * grads
+  mu_hat = mu / (1 - b1 ** count)
+  nu_hat = nu / (1 - b2 ** count)
+  params = params - learning_rate * mu_hat / (jnp.sqrt(nu_hat) + eps)
+  return params, (count, mu, nu)

@@ -5,7 +5,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from advjax import _checks
 from advjax.attacks import _min_norm
@@ -74,7 +73,7 @@ def carlini_wagner_l2(logits_fn: Callable[[jax.Array], jax.Array], x: jax.Array,
   w_start = jnp.arctanh(
       jnp.clip((x32 - center) / half_width, -1.0, 1.0) * _TANH_SHRINK)
   kappa = jnp.asarray(confidence, jnp.float32)
-  tx = optax.adam(learning_rate)
+  lr = jnp.asarray(learning_rate, jnp.float32)
 
   def to_x(w):
     return center + half_width * jnp.tanh(w)
@@ -97,10 +96,11 @@ def carlini_wagner_l2(logits_fn: Callable[[jax.Array], jax.Array], x: jax.Array,
       (_, (x_adv, dist, margin)), g = value_and_grad(w, const)
       success = margin > kappa
       best = _min_norm.keep_smallest(best, x_adv, dist, success)
-      updates, opt_state = tx.update(g, opt_state, w)
-      return optax.apply_updates(w, updates), opt_state, found | success, best
+      w, opt_state = _min_norm.adam_step(w, g, opt_state, lr)
+      return w, opt_state, found | success, best
 
-    inner = (w_start, tx.init(w_start), jnp.zeros((batch,), jnp.bool_), best)
+    no_success = jnp.zeros((batch,), jnp.bool_)
+    inner = (w_start, _min_norm.adam_init(w_start), no_success, best)
     _, _, found, best = jax.lax.fori_loop(0, n_steps, adam_step, inner)
     const, lower, upper = _min_norm.update_search(const, lower, upper, found)
     return const, lower, upper, best

@@ -7,7 +7,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from advjax import _checks
 from advjax.attacks import _min_norm
@@ -103,7 +102,7 @@ def optimization_attack(logits_fn: Callable[[jax.Array], jax.Array],
   batch = x.shape[0]
   x32 = x.astype(jnp.float32)
   kappa = jnp.asarray(confidence, jnp.float32)
-  tx = optax.adam(learning_rate)
+  lr = jnp.asarray(learning_rate, jnp.float32)
 
   def objective(xc, weight):
     logits = logits_fn(xc.astype(x.dtype))
@@ -125,8 +124,8 @@ def optimization_attack(logits_fn: Callable[[jax.Array], jax.Array],
       (_, (dist, margin)), g = value_and_grad(xc, weight)
       success = margin > kappa
       best = _min_norm.keep_smallest(best, xc, dist, success)
-      updates, opt_state = tx.update(g, opt_state, xc)
-      xc = jnp.clip(optax.apply_updates(xc, updates), lo, hi)
+      xc, opt_state = _min_norm.adam_step(xc, g, opt_state, lr)
+      xc = jnp.clip(xc, lo, hi)
       return xc, opt_state, found | success, best, margin
 
     no_success = jnp.zeros((batch,), jnp.bool_)
@@ -136,7 +135,7 @@ def optimization_attack(logits_fn: Callable[[jax.Array], jax.Array],
   def search_round(_, carry):
     # The search runs on k = 1/c, the weight of J relative to the distance.
     k, lower, upper, best = carry
-    *_, found, best, _ = descend(x32, tx.init(x32), 1.0 / k, best)
+    *_, found, best, _ = descend(x32, _min_norm.adam_init(x32), 1.0 / k, best)
     k, lower, upper = _min_norm.update_search(k, lower, upper, found)
     return k, lower, upper, best
 
@@ -153,6 +152,6 @@ def optimization_attack(logits_fn: Callable[[jax.Array], jax.Array],
     *_, (best_x, _) = jax.lax.fori_loop(0, n_rounds, search_round, carry)
   else:
     lam0 = jnp.broadcast_to(jnp.asarray(initial_multiplier, jnp.float32), (batch,))
-    carry = (x32, tx.init(x32), lam0, best)
+    carry = (x32, _min_norm.adam_init(x32), lam0, best)
     *_, (best_x, _) = jax.lax.fori_loop(0, n_rounds, dual_round, carry)
   return best_x.astype(x.dtype)
