@@ -1,17 +1,23 @@
 """Adversarial attacks. Every attack takes ``loss_fn(x) -> [B]``, a per-example
 loss to increase, and returns ``x_adv`` inside the ball and ``bounds``."""
+from advjax.attacks.cw import carlini_wagner_l2
 from advjax.attacks.fgsm import fgsm
 from advjax.attacks.lp import lp_norm
 from advjax.attacks.lp import project
 from advjax.attacks.lp import sample_ball
 from advjax.attacks.lp import steepest_ascent
+from advjax.attacks.mifgsm import mifgsm
 from advjax.attacks.objectives import targeted
 from advjax.attacks.objectives import untargeted
+from advjax.attacks.optimization import optimization_attack
 from advjax.attacks.pgd import pgd
 
 __all__ = [
+    "carlini_wagner_l2",
     "fgsm",
     "lp_norm",
+    "mifgsm",
+    "optimization_attack",
     "pgd",
     "project",
     "sample_ball",
