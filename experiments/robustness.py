@@ -49,8 +49,9 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(train=classifier.TrainConfig(model="small_cnn", epochs=1),
-                    n_train=512, n_eval=64, eval_batch=32, pgd_steps=3,
+    "smoke": Config(train=classifier.TrainConfig(model="small_cnn", epochs=3,
+                                                 learning_rate=3e-3),
+                    n_train=1024, n_eval=64, eval_batch=32, pgd_steps=3,
                     pgd_restarts=2, curve_steps=2, n_curve=32, n_cw=32, cw_steps=10,
                     cw_search_steps=2),
     "default": Config(),
