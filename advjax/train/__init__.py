@@ -7,9 +7,13 @@ from advjax.train.sharding import replicate
 from advjax.train.sharding import shard_batch
 from advjax.train.state import TrainState
 from advjax.train.state import split_variables
+from advjax.train.clipping import clip_params
+from advjax.train.clipping import clip_weights
 
 __all__ = [
     "TrainState",
+    "clip_params",
+    "clip_weights",
     "data_mesh",
     "linen_apply",
     "make_classifier_step",
