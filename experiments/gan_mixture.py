@@ -8,7 +8,14 @@ one ``vmap``, whole chunks of steps in one jitted ``lax.scan``. 2,500 samples of
 EMA generator are scored as in VEEGAN / PacGAN: modes captured (a mode holds
 at least one sample within 3σ) and the fraction of high-quality samples
 (within 3σ of their nearest mode), plus the reverse KL of the histogram of
-nearest modes to uniform.
+nearest modes to uniform. Each mixture is trained at unit scale (divided by
+its largest coordinate) and the samples are scaled back before scoring.
+
+The losses use the recipes of their papers where they have one (WGAN:
+RMSProp 5e-5, clipping 0.01, 5 critic steps; WGAN-GP: Adam 1e-4, β = (0,
+0.9), 5 critic steps, λ = 0.1 as in its toy experiments); the others share
+Adam (1e-3, β = (0.5, 0.9), decayed linearly over the second half).
+``non_saturating_r1`` adds the R1 penalty (γ = 1) to the non-saturating GAN.
 
 Run: ``python -m experiments.gan_mixture [--preset smoke|default|full]``.
 """
@@ -20,8 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from advjax import data
 from advjax import metrics
@@ -29,34 +34,37 @@ from advjax import models
 from advjax import train
 from advjax.train import gan as gan_train
 from experiments import common
+from experiments._gan_common import Recipe
+from experiments._gan_common import build_gan
+from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
 
 DATASETS = ("ring", "grid")
 
-# name -> (loss, discriminator spectral norm, optimizer recipe, n_critic, λ_GP)
-LOSSES = {
-    "minimax": ("minimax", False, "adam", 1, 0.0),
-    "non_saturating": ("non_saturating", False, "adam", 1, 0.0),
-    "wgan_clip": ("wasserstein", False, "wgan", 5, 0.0),
-    "wgan_gp": ("wasserstein", False, "wgan_gp", 5, 0.1),
-    "lsgan": ("least_squares", False, "adam", 1, 0.0),
-    "hinge_sn": ("hinge", True, "adam", 1, 0.0),
+RECIPES = {
+    "minimax": Recipe("minimax", optimizer="adam"),
+    "non_saturating": Recipe("non_saturating", optimizer="adam"),
+    "wgan_clip": Recipe("wasserstein", optimizer="wgan", n_critic=5),
+    "wgan_gp": Recipe("wasserstein", optimizer="wgan_gp", n_critic=5, gp_weight=0.1),
+    "lsgan": Recipe("least_squares", optimizer="adam"),
+    "hinge_sn": Recipe("hinge", spectral_norm=True, optimizer="adam"),
+    "non_saturating_r1": Recipe("non_saturating", optimizer="adam", r1_weight=1.0),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  losses: tuple = tuple(LOSSES)
+  losses: tuple = tuple(RECIPES)
   latent_dim: int = 16
-  g_features: tuple = (128, 128, 128)
-  d_features: tuple = (128, 128, 128)
-  steps: int = 10000
+  g_features: tuple = (64, 64, 64)
+  d_features: tuple = (64, 64, 64)
+  steps: int = 20000
   chunk_steps: int = 1000
   batch_size: int = 256
-  learning_rate: float = 2e-4
+  learning_rate: float = 1e-3
   beta1: float = 0.5
-  beta2: float = 0.999
-  r1_weight: float = 0.0
+  beta2: float = 0.9
+  decay_from: float = 0.5  # Adam's rate decays linearly to 2% after this fraction
   ema_decay: float = 0.999
   num_samples: int = 2500
   num_snapshots: int = 5
@@ -68,7 +76,7 @@ PRESETS = {
                     d_features=(16,), steps=40, chunk_steps=20, batch_size=32,
                     num_samples=400, num_snapshots=2),
     "default": Config(),
-    "full": Config(g_features=(400, 400, 400, 400), d_features=(200, 200, 200),
+    "full": Config(g_features=(256, 256, 256), d_features=(256, 256, 256),
                    steps=100000, chunk_steps=5000),
 }
 
@@ -79,84 +87,79 @@ def _mixtures():
 
 
 def _optimizers(recipe, cfg):
-  if recipe == "adam":
-    tx = optax.adam(cfg.learning_rate, b1=cfg.beta1, b2=cfg.beta2)
+  if recipe.optimizer == "adam":
+    hold = int(cfg.steps * cfg.decay_from)
+    schedule = optax.join_schedules(
+        [optax.constant_schedule(cfg.learning_rate),
+         optax.linear_schedule(cfg.learning_rate, 0.02 * cfg.learning_rate,
+                               cfg.steps - hold)], [hold])
+    tx = optax.adam(schedule, b1=cfg.beta1, b2=cfg.beta2)
     return tx, tx
-  return gan_train.gan_optimizers(recipe)
+  return gan_train.gan_optimizers(recipe.optimizer)
+
+
+def _draw_mixture(key, num, centers, num_modes, std):
+  """Samples of a mixture whose ``centers`` may be padded past ``num_modes``."""
+  k_mode, k_noise = jax.random.split(key)
+  mode = jax.random.randint(k_mode, (num,), 0, num_modes)
+  return centers[mode] + std * jax.random.normal(k_noise, (num, centers.shape[1]))
 
 
 def _train_loss(run, name, cfg, mesh, key):
-  """Trains one loss on both datasets at once; returns the final GANState."""
-  loss, spectral_norm, recipe, n_critic, gp_weight = LOSSES[name]
+  """Trains one recipe on both datasets at once (vmapped).
+
+  Returns:
+    ``(final samples [2, num_samples, 2], snapshots [2, num_snapshots, 500, 2])``.
+  """
+  recipe = RECIPES[name]
   gen = models.MLPGenerator(features=cfg.g_features, out_features=2)
   disc = models.MLPDiscriminator(features=cfg.d_features,
-                                 spectral_norm=spectral_norm)
+                                 spectral_norm=recipe.spectral_norm)
   g_tx, d_tx = _optimizers(recipe, cfg)
-  g_apply, d_apply = train.linen_apply(gen), train.linen_apply(disc)
-  step = gan_train.make_gan_step(
-      g_apply, d_apply, g_tx, d_tx, loss=loss, latent_dim=cfg.latent_dim,
-      n_critic=n_critic, gp_weight=gp_weight, r1_weight=cfg.r1_weight,
-      ema_decay=cfg.ema_decay)
-  sample = gan_train.make_sampler(g_apply, latent_dim=cfg.latent_dim)
+  step, sample, init = build_gan(recipe, gen, disc, g_tx, d_tx,
+                                 latent_dim=cfg.latent_dim, ema_decay=cfg.ema_decay)
   mixtures = [_mixtures()[d] for d in DATASETS]
-
-
-  def init(key):
-    k_g, k_d = jax.random.split(key)
-    return gan_train.GANState.create(
-        gen.init(k_g, jnp.zeros((1, cfg.latent_dim))),
-        disc.init(k_d, jnp.zeros((1, 2))), g_tx, d_tx)
-
+  # Train every mixture at unit scale, as images are scaled to [-1, 1].
+  scales = np.array([np.abs(m.centers).max() for m in mixtures], np.float32)
+  num_modes = jnp.array([len(m.centers) for m in mixtures])
+  width = int(num_modes.max())
+  centers = jnp.stack([jnp.resize(jnp.asarray(m.centers / s), (width, 2))
+                       for m, s in zip(mixtures, scales)])
+  stds = jnp.array([m.std / s for m, s in zip(mixtures, scales)], jnp.float32)
   keys = jax.random.split(key, len(DATASETS))
-  states = jax.jit(jax.vmap(init))(keys)
+  states = jax.vmap(lambda k: init(k, (2,)))(keys)
   snapshots = jnp.zeros((len(DATASETS), cfg.num_snapshots, 500, 2), jnp.float32)
   carry = train.replicate({"gan": states, "snapshots": snapshots}, mesh)
   snapshot_every = cfg.steps // cfg.num_snapshots
-  batch_sharding = NamedSharding(mesh, P(None, "data"))
-
-  # Both mixtures as arrays (the ring's centers padded), so one vmap samples both.
-  num_modes = jnp.array([len(m.centers) for m in mixtures])
-  centers = jnp.stack([jnp.resize(jnp.asarray(m.centers), (25, 2)) for m in mixtures])
-  stds = jnp.array([m.std for m in mixtures], jnp.float32)
-
-  def sample_real(key, centers_, num_modes_, std):
-    k_mode, k_noise = jax.random.split(key)
-    mode = jax.random.randint(k_mode, (n_critic * cfg.batch_size,), 0, num_modes_)
-    return centers_[mode] + std * jax.random.normal(k_noise, (mode.shape[0], 2))
-
-  def one_step(states, t):
-    k_data, k_step = jax.vmap(
-        lambda k: jax.random.split(jax.random.fold_in(k, t)), out_axes=1)(keys)
-    real = jax.vmap(sample_real)(k_data, centers, num_modes, stds)
-    real = jax.sharding.reshard(real, batch_sharding)
-    return jax.vmap(step)(states, real, k_step)
+  one_chunk = scan_chunk(step, _draw_mixture, chunk_steps=cfg.chunk_steps,
+                         batch_size=recipe.n_critic * cfg.batch_size)
 
   @jax.jit
   def chunk(carry, start):
-    states, metrics_ = jax.lax.scan(one_step, carry["gan"],
-                                    start + jnp.arange(cfg.chunk_steps))
+    states, metrics_ = jax.vmap(one_chunk, in_axes=(0, None, 0, 0, 0, 0))(
+        carry["gan"], start, keys, centers, num_modes, stds)
     end = start + cfg.chunk_steps
     samples = jax.vmap(lambda s: sample(s, jax.random.key(7), 500))(states)
     slot = jnp.clip(end // snapshot_every - 1, 0, cfg.num_snapshots - 1)
-    take = (end % snapshot_every) == 0
-    snaps = jnp.where(take, carry["snapshots"].at[:, slot].set(samples),
-                      carry["snapshots"])
-    return {"gan": states, "snapshots": snaps}, jax.tree.map(
-        lambda m: jnp.mean(m, axis=0), metrics_)
+    snaps = jnp.where(end % snapshot_every == 0,
+                      carry["snapshots"].at[:, slot].set(samples), carry["snapshots"])
+    return {"gan": states, "snapshots": snaps}, jax.tree.map(jnp.mean, metrics_)
 
-  carry, _ = train_in_chunks(run, name, carry, chunk, total_steps=cfg.steps,
-                             chunk_steps=cfg.chunk_steps)
+  with jax.set_mesh(mesh):
+    carry, _ = train_in_chunks(run, name, carry, chunk, total_steps=cfg.steps,
+                               chunk_steps=cfg.chunk_steps)
   final = jax.jit(jax.vmap(lambda s, k: sample(s, k, cfg.num_samples)))(
       carry["gan"], jax.random.split(jax.random.fold_in(key, 99), len(DATASETS)))
-  return np.asarray(final), np.asarray(carry["snapshots"])
+  scales = scales[:, None, None]
+  return np.asarray(final) * scales, np.asarray(carry["snapshots"]) * scales[:, None]
 
 
 def main(argv=None):
   run, _ = common.setup("gan_mixture", PRESETS, argv)
   cfg = run.config
-  unknown = set(cfg.losses) - set(LOSSES)
+  unknown = set(cfg.losses) - set(RECIPES)
   if unknown:
-    raise ValueError(f"unknown losses {sorted(unknown)}; choose from {sorted(LOSSES)}")
+    raise ValueError(f"unknown losses {sorted(unknown)}; choose from {sorted(RECIPES)}")
   if cfg.steps % cfg.num_snapshots or (cfg.steps // cfg.num_snapshots) % cfg.chunk_steps:
     raise ValueError("steps / num_snapshots must be a multiple of chunk_steps")
   mesh = train.data_mesh()

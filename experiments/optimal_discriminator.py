@@ -27,13 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from advjax import losses
 from advjax import models
 from advjax import train
 from experiments import common
+from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
 
 
@@ -63,35 +62,36 @@ def _normal_pdf(x, mean, std):
   return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
+def _draw(key, batch_size, gen_mean, gen_std):
+  k_real, k_fake = jax.random.split(key)
+  return {"real": jax.random.normal(k_real, (batch_size, 1)),
+          "fake": gen_mean + gen_std * jax.random.normal(k_fake, (batch_size, 1))}
+
+
 def _train_discriminator(run, stage, module, cfg, mesh, key, gen_mean, gen_std):
+  """Trains ``module`` by binary cross-entropy; returns ``x -> logits``."""
   apply_fn = train.linen_apply(module)
   tx = optax.adam(optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps))
   params, model_state = train.split_variables(
       jax.jit(module.init)(jax.random.key(cfg.seed), jnp.zeros((2, 1))))
   state = train.replicate(train.TrainState.create(params, tx, model_state), mesh)
-  batch_sharding = NamedSharding(mesh, P("data"))
 
-  def one_step(state, step):
-    k_real, k_fake = jax.random.split(jax.random.fold_in(key, step))
-    real = jax.random.normal(k_real, (cfg.batch_size, 1))
-    fake = gen_mean + gen_std * jax.random.normal(k_fake, (cfg.batch_size, 1))
-    real, fake = (jax.sharding.reshard(v, batch_sharding)
-                  for v in (real, fake))
-
+  def step(state, batch, key):
+    del key
     def loss_fn(params):
-      real_logits, ms = apply_fn(params, state.model_state, real, train=True)
-      fake_logits, ms = apply_fn(params, ms, fake, train=True)
+      real_logits, ms = apply_fn(params, state.model_state, batch["real"], train=True)
+      fake_logits, ms = apply_fn(params, ms, batch["fake"], train=True)
       return jnp.mean(losses.minimax_discriminator_loss(real_logits, fake_logits)), ms
 
     (loss, ms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     return state.apply_gradients(grads, tx, ms), {"loss": loss}
 
-  @jax.jit
-  def chunk(state, start):
-    return jax.lax.scan(one_step, state, start + jnp.arange(cfg.chunk_steps))
-
-  state, _ = train_in_chunks(run, stage, state, chunk, total_steps=cfg.steps,
-                             chunk_steps=cfg.chunk_steps)
+  chunk = jax.jit(scan_chunk(step, _draw, chunk_steps=cfg.chunk_steps,
+                             batch_size=cfg.batch_size))
+  with jax.set_mesh(mesh):
+    state, _ = train_in_chunks(
+        run, stage, state, lambda s, t: chunk(s, t, key, gen_mean, gen_std),
+        total_steps=cfg.steps, chunk_steps=cfg.chunk_steps)
   return lambda x: apply_fn(state.params, state.model_state, x, train=False)[0]
 
 

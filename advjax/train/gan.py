@@ -207,16 +207,20 @@ def make_gan_step(g_apply: ApplyFn, d_apply: ApplyFn,
 
 
 def make_sampler(g_apply: ApplyFn, *, latent_dim: int):
-  """``sample(state, key, num, *, ema=True) -> [num, ...]`` generator outputs.
+  """``sample(state, key, num, *, ema=True, batch_stats=False) -> [num, ...]``.
 
-  Runs the generator in inference mode (batch norm uses running statistics)
-  on ``num`` standard-normal latents, with the EMA parameters by default.
+  Runs the generator on ``num`` standard-normal latents, with the EMA
+  parameters by default. Batch norm uses the running statistics, or with
+  ``batch_stats=True`` the statistics of the ``num`` samples themselves
+  ("standing statistics": the running averages were tracked for the live
+  parameters, not for their EMA).
   """
   latent_dim = _checks.count(latent_dim, name="latent_dim", minimum=1)
 
-  def sample(state: GANState, key, num: int, *, ema: bool = True):
+  def sample(state: GANState, key, num: int, *, ema: bool = True,
+             batch_stats: bool = False):
     z = jax.random.normal(key, (num, latent_dim), jnp.float32)
     params = state.ema_params if ema else state.generator.params
-    return g_apply(params, state.generator.model_state, z, train=False)[0]
+    return g_apply(params, state.generator.model_state, z, train=batch_stats)[0]
 
   return sample
