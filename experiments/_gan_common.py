@@ -56,6 +56,18 @@ def build_gan(recipe: Recipe, gen, disc, g_tx, d_tx, *, latent_dim: int,
   return step, sample, jax.jit(init, static_argnums=1)
 
 
+def init_train_state(module, tx, seed: int, input_shape):
+  """A :class:`TrainState` for a Linen ``module``, built in one compiled call."""
+
+  @jax.jit
+  def init():
+    params, model_state = train.split_variables(
+        module.init(jax.random.key(seed), jnp.zeros(input_shape)))
+    return train.TrainState.create(params, tx, model_state)
+
+  return init()
+
+
 def scan_chunk(step, draw_batch: Callable[..., Any], *, chunk_steps: int,
                batch_size: int):
   """``chunk(state, first_step, key, *data) -> (state, metrics)``.
@@ -96,13 +108,16 @@ def train_in_chunks(run: common.Run, stage: str, state: Any,
     raise ValueError(f"total_steps={total_steps} must be a multiple of "
                      f"chunk_steps={chunk_steps}.")
   ckpt = run.checkpointer(stage)
-  state, done = ckpt.restore(state)
+  # Checkpoint host copies: orbax would otherwise compile a slicing program
+  # per array shape to pick one replica of each replicated array.
+  restored, done = ckpt.restore(jax.device_get(state))
+  state = jax.tree.map(lambda t, r: jax.device_put(r, t.sharding), state, restored)
   metrics = None
   with run.progress(total=total_steps, desc=stage, initial=done) as bar:
     while done < total_steps:
       state, metrics = chunk_fn(state, jnp.asarray(done, jnp.int32))
       done += chunk_steps
-      ckpt.save(done, state)
+      ckpt.save(done, jax.device_get(state))
       bar.update(chunk_steps)
       bar.set_postfix({k: f"{float(np.mean(v)):.3f}" for k, v in
                        (metrics or {}).items()})

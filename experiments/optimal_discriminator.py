@@ -21,6 +21,7 @@ Run: ``python -m experiments.optimal_discriminator [--preset smoke|default|full]
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -32,6 +33,7 @@ from advjax import losses
 from advjax import models
 from advjax import train
 from experiments import common
+from experiments._gan_common import init_train_state
 from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
 
@@ -52,7 +54,7 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(features=(16, 16), steps=100, chunk_steps=50, batch_size=256),
+    "smoke": Config(features=(8,), steps=20, chunk_steps=20, batch_size=64),
     "default": Config(),
     "full": Config(steps=20000, chunk_steps=2000, batch_size=16384),
 }
@@ -68,13 +70,11 @@ def _draw(key, batch_size, gen_mean, gen_std):
           "fake": gen_mean + gen_std * jax.random.normal(k_fake, (batch_size, 1))}
 
 
-def _train_discriminator(run, stage, module, cfg, mesh, key, gen_mean, gen_std):
-  """Trains ``module`` by binary cross-entropy; returns ``x -> logits``."""
+@functools.cache
+def _trainer(module, cfg):
+  """``(tx, chunk, evaluate)`` for ``module``, compiled once per architecture."""
   apply_fn = train.linen_apply(module)
   tx = optax.adam(optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps))
-  params, model_state = train.split_variables(
-      jax.jit(module.init)(jax.random.key(cfg.seed), jnp.zeros((2, 1))))
-  state = train.replicate(train.TrainState.create(params, tx, model_state), mesh)
 
   def step(state, batch, key):
     del key
@@ -88,18 +88,27 @@ def _train_discriminator(run, stage, module, cfg, mesh, key, gen_mean, gen_std):
 
   chunk = jax.jit(scan_chunk(step, _draw, chunk_steps=cfg.chunk_steps,
                              batch_size=cfg.batch_size))
-  with jax.set_mesh(mesh):
-    state, _ = train_in_chunks(
-        run, stage, state, lambda s, t: chunk(s, t, key, gen_mean, gen_std),
-        total_steps=cfg.steps, chunk_steps=cfg.chunk_steps)
-  return lambda x: apply_fn(state.params, state.model_state, x, train=False)[0]
+
+  @jax.jit
+  def evaluate(state, grid, fakes):
+    """Logits on ``grid``; mean |d/dx log(1 - D(x))| at ``fakes`` (the
+    saturating generator's signal)."""
+    logits = lambda x: apply_fn(state.params, state.model_state, x, train=False)[0]
+    g = jax.vmap(jax.grad(lambda xi: -jax.nn.softplus(logits(xi[None])[0])))(fakes)
+    return logits(grid), jnp.mean(jnp.abs(g))
+
+  return tx, chunk, evaluate
 
 
-def _generator_gradient(logits_fn, x):
-  """Mean |d/dx log(1 - D(x))| over ``x``: the saturating generator's signal."""
-  g = jax.jit(jax.vmap(jax.grad(
-      lambda xi: -jax.nn.softplus(logits_fn(xi[None])[0]))))(x)
-  return float(jnp.mean(jnp.abs(g)))
+def _train_discriminator(run, stage, module, cfg, mesh, key, gen_mean, gen_std):
+  """Trains ``module`` by binary cross-entropy; returns ``(grid, fakes) ->
+  (logits, generator gradient)``."""
+  tx, chunk, evaluate = _trainer(module, cfg)
+  state = train.replicate(init_train_state(module, tx, cfg.seed, (2, 1)), mesh)
+  state, _ = train_in_chunks(
+      run, stage, state, lambda s, t: chunk(s, t, key, gen_mean, gen_std),
+      total_steps=cfg.steps, chunk_steps=cfg.chunk_steps)
+  return lambda grid, fakes: evaluate(state, grid, fakes)
 
 
 def _dstar_generator_gradient(x, mean, std):
@@ -112,8 +121,13 @@ def _dstar_generator_gradient(x, mean, std):
 
 def main(argv=None):
   run, _ = common.setup("optimal_discriminator", PRESETS, argv)
-  cfg = run.config
   mesh = train.data_mesh()
+  with jax.set_mesh(mesh):  # in-jit batches are split over its data axis
+    return _main(run, mesh)
+
+
+def _main(run, mesh):
+  cfg = run.config
   key = jax.random.key(cfg.seed)
   flexible = lambda: models.MLPDiscriminator(features=cfg.features)
   near = _train_discriminator(run, "flexible_near", flexible(), cfg, mesh,
@@ -125,6 +139,9 @@ def main(argv=None):
       models.MLPDiscriminator(features=cfg.features, spectral_norm=True), cfg, mesh,
       jax.random.fold_in(key, 3), cfg.far_mean, cfg.far_std)
 
+  # Part 2's fakes: far-off generated samples.
+  fakes = cfg.far_mean + cfg.far_std * jax.random.normal(
+      jax.random.fold_in(key, 4), (4096, 1))
   # Part 1 by quadrature on a grid wide enough for both densities.
   xs = np.linspace(-8.0, max(cfg.near_mean, cfg.far_mean) + 8 * max(
       cfg.near_std, cfg.far_std), 6001)
@@ -132,7 +149,7 @@ def main(argv=None):
   p, p_g = _normal_pdf(xs, 0.0, 1.0), _normal_pdf(xs, cfg.near_mean, cfg.near_std)
   d_star = p / (p + p_g)
   grid = jnp.asarray(xs[:, None], jnp.float32)
-  logits = np.asarray(jax.jit(near)(grid), np.float64)
+  logits = np.asarray(near(grid, fakes)[0], np.float64)
   d_learned = 1 / (1 + np.exp(-logits))
   region = 0.5 * (p + p_g) >= cfg.density_floor
   error = float(np.max(np.abs(d_learned - d_star)[region]))
@@ -144,23 +161,22 @@ def main(argv=None):
   jsd_estimate = 0.5 * (value + math.log(4.0))
 
   # Part 2: the generator's signal at the distant fakes.
-  fakes = cfg.far_mean + cfg.far_std * jax.random.normal(
-      jax.random.fold_in(key, 4), (4096, 1))
+  perfect_logits, grad_perfect = perfect(grid, fakes)
+  lipschitz_logits, grad_lipschitz = lipschitz(grid, fakes)
   results = {
       "dstar_max_abs_error": error,
       "jsd_estimate": float(jsd_estimate),
       "jsd_true": float(jsd_true),
       "game_value": float(value),
-      "grad_perfect": _generator_gradient(perfect, fakes),
-      "grad_lipschitz": _generator_gradient(lipschitz, fakes),
+      "grad_perfect": float(grad_perfect),
+      "grad_lipschitz": float(grad_lipschitz),
       "grad_dstar": _dstar_generator_gradient(fakes[:, 0], cfg.far_mean, cfg.far_std),
   }
   results["grad_ratio"] = results["grad_lipschitz"] / max(results["grad_perfect"], 1e-30)
   run.write_results(results)
   p_far = _normal_pdf(xs, cfg.far_mean, cfg.far_std)
   _plot(run, xs, (p, p_g, d_star, d_learned, region),
-        (p, p_far, jax.nn.sigmoid(jax.jit(perfect)(grid)),
-         jax.nn.sigmoid(jax.jit(lipschitz)(grid))))
+        (p, p_far, jax.nn.sigmoid(perfect_logits), jax.nn.sigmoid(lipschitz_logits)))
   run.log(common.format_table([{"metric": k, "value": v} for k, v in results.items()],
                               ["metric", "value"]))
   return results

@@ -55,22 +55,26 @@ def gan_optimizers(recipe: str) -> tuple[optax.GradientTransformation,
 
   Args:
     recipe: ``"dcgan"`` (Adam 2e-4, β1 = 0.5), ``"wgan"`` (RMSProp 5e-5, critic
-      weights clipped to ±0.01) or ``"wgan_gp"`` (Adam 1e-4, β = (0, 0.9)).
+      weights clipped to ±0.01), ``"wgan_gp"`` (Adam 1e-4, β = (0, 0.9)) or
+      ``"sngan"`` (Adam 2e-4, β = (0, 0.9)). WGAN, WGAN-GP and SN-GAN pair
+      theirs with 5 critic steps per generator step.
 
   References:
     Radford et al., 2015. https://arxiv.org/abs/1511.06434
     Arjovsky et al., 2017. https://arxiv.org/abs/1701.07875
     Gulrajani et al., 2017. https://arxiv.org/abs/1704.00028
+    Miyato et al., 2018. https://arxiv.org/abs/1802.05957
   """
   if recipe == "dcgan":
     tx = optax.adam(2e-4, b1=0.5)
     return tx, tx
   if recipe == "wgan":
     return optax.rmsprop(5e-5), optax.chain(optax.rmsprop(5e-5), clip_weights(0.01))
-  if recipe == "wgan_gp":
-    tx = optax.adam(1e-4, b1=0.0, b2=0.9)
+  if recipe in ("wgan_gp", "sngan"):
+    tx = optax.adam(1e-4 if recipe == "wgan_gp" else 2e-4, b1=0.0, b2=0.9)
     return tx, tx
-  raise ValueError(f"`recipe` must be 'dcgan', 'wgan' or 'wgan_gp'; got {recipe!r}.")
+  raise ValueError(
+      f"`recipe` must be 'dcgan', 'wgan', 'wgan_gp' or 'sngan'; got {recipe!r}.")
 
 
 def _real_samples(batch):
