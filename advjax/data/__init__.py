@@ -1,24 +1,30 @@
 """Datasets: offline sources from packages, TFDS, synthetic generators."""
 from advjax.data.offline import digits
 from advjax.data.offline import mnist_subset
-from advjax.data.split import Split
 from advjax.data.split import batch_indices
 from advjax.data.split import iterate_batches
+from advjax.data.split import Split
 from advjax.data.split import stratified_split
-from advjax.data.tfds import TfdsSource
+from advjax.data.synthetic import GaussianMixture
+from advjax.data.synthetic import grid_mixture
+from advjax.data.synthetic import ring_mixture
 from advjax.data.tfds import iterate_tfds_batches
 from advjax.data.tfds import load_tfds
 from advjax.data.tfds import tfds_source
+from advjax.data.tfds import TfdsSource
 
 __all__ = [
-    "Split",
-    "TfdsSource",
     "batch_indices",
     "digits",
+    "GaussianMixture",
+    "grid_mixture",
     "iterate_batches",
     "iterate_tfds_batches",
     "load_tfds",
     "mnist_subset",
+    "ring_mixture",
+    "Split",
     "stratified_split",
     "tfds_source",
+    "TfdsSource",
 ]

@@ -1,0 +1,43 @@
+"""Smoke runs of the GAN experiments, in-process, on tiny presets."""
+import json
+import math
+
+from experiments import dcgan_mnist
+from experiments import gan_mixture
+from experiments import optimal_discriminator
+
+
+def _results(tmp_path, main):
+  main(["--preset", "smoke", "--workdir", str(tmp_path), "--quiet"])
+  assert list(tmp_path.glob("*.png"))
+  return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_optimal_discriminator_smoke(tmp_path):
+  res = _results(tmp_path, optimal_discriminator.main)
+  for key in ("dstar_max_abs_error", "jsd_estimate", "jsd_true", "grad_perfect",
+              "grad_lipschitz"):
+    assert math.isfinite(res[key]), key
+  assert 0 <= res["dstar_max_abs_error"] <= 1
+  assert 0 < res["jsd_true"] < math.log(2)
+  assert res["jsd_estimate"] <= math.log(2)
+
+
+def test_gan_mixture_smoke(tmp_path):
+  res = _results(tmp_path, gan_mixture.main)
+  for loss in gan_mixture.PRESETS["smoke"].losses:
+    assert 0 <= res[f"{loss}/ring_modes"] <= 8
+    assert 0 <= res[f"{loss}/grid_modes"] <= 25
+    for d in ("ring", "grid"):
+      assert 0.0 <= res[f"{loss}/{d}_high_quality"] <= 1.0
+      assert res[f"{loss}/{d}_reverse_kl"] >= -1e-6
+
+
+def test_dcgan_mnist_smoke(tmp_path):
+  res = _results(tmp_path, dcgan_mnist.main)
+  assert 0.1 < res["classifier/test_accuracy"] <= 1.0
+  for loss in dcgan_mnist.PRESETS["smoke"].losses:
+    assert math.isfinite(res[f"{loss}/fid"]) and res[f"{loss}/fid"] >= 0
+    assert 0.0 <= res[f"{loss}/class_coverage"] <= 1.0
+  assert 0 <= res["real/fid"] < min(res[f"{l}/fid"] for l in
+                                    dcgan_mnist.PRESETS["smoke"].losses)
