@@ -3,5 +3,14 @@ from advjax.models.classifiers import MLP
 from advjax.models.classifiers import MadryCNN
 from advjax.models.classifiers import SmallCNN
 from advjax.models.classifiers import max_pool_2x2
+from advjax.models.transformer import TransformerClassifier
+from advjax.models.transformer import TransformerEncoder
 
-__all__ = ["MLP", "MadryCNN", "SmallCNN", "max_pool_2x2"]
+__all__ = [
+    "MLP",
+    "MadryCNN",
+    "SmallCNN",
+    "TransformerClassifier",
+    "TransformerEncoder",
+    "max_pool_2x2",
+]
