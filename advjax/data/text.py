@@ -133,14 +133,17 @@ def polarity(words: Sequence[str]) -> int:
   return total
 
 
+def _pick(rng: np.random.Generator, words: Sequence[str]) -> str:
+  return words[int(rng.integers(len(words)))]
+
+
 def _clause(rng: np.random.Generator) -> list[str]:
-  words = [str(rng.choice(_DETERMINERS)), str(rng.choice(_SUBJECTS)),
-           str(rng.choice(_VERBS))]
+  words = [_pick(rng, _DETERMINERS), _pick(rng, _SUBJECTS), _pick(rng, _VERBS)]
   if rng.random() < 0.4:
-    words.append(str(rng.choice(NEGATIONS)))
+    words.append(_pick(rng, NEGATIONS))
   if rng.random() < 0.35:
-    words.append(str(rng.choice(INTENSIFIERS)))
-  words.append(str(rng.choice(POSITIVE if rng.random() < 0.5 else NEGATIVE)))
+    words.append(_pick(rng, INTENSIFIERS))
+  words.append(_pick(rng, POSITIVE if rng.random() < 0.5 else NEGATIVE))
   return words
 
 
@@ -148,15 +151,15 @@ def _sentence(rng: np.random.Generator, max_clauses: int) -> list[str]:
   n = int(rng.integers(1, max_clauses + 1))
   words = _clause(rng)
   for _ in range(n - 1):
-    words += str(rng.choice(_JOINERS)).split() + _clause(rng)
+    words += _pick(rng, _JOINERS).split() + _clause(rng)
   if rng.random() < 0.3:
-    adverb = str(rng.choice(_ADVERBS)).split()
+    adverb = _pick(rng, _ADVERBS).split()
     words = adverb + words if rng.random() < 0.5 else words + adverb
   return words + ["."]
 
 
 def synthetic_sentiment(*, n_train: int = 4000, n_test: int = 1000,
-                        max_clauses: int = 3, max_len: int = 32,
+                        max_clauses: int = 2, max_len: int = 20,
                         seed: int = 0) -> tuple[TextSplit, TextSplit, Vocabulary]:
   """An offline sentiment task from a small polarity grammar.
 

@@ -5,6 +5,7 @@ from advjax.models.classifiers import SmallCNN
 from advjax.models.classifiers import max_pool_2x2
 from advjax.models.transformer import TransformerClassifier
 from advjax.models.transformer import TransformerEncoder
+from advjax.models.transformer import embedding_lookup
 
 __all__ = [
     "MLP",
@@ -12,5 +13,6 @@ __all__ = [
     "SmallCNN",
     "TransformerClassifier",
     "TransformerEncoder",
+    "embedding_lookup",
     "max_pool_2x2",
 ]
