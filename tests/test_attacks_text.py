@@ -168,9 +168,11 @@ def test_hotflip_beam_search_respects_constraints_and_stops_on_success():
   allowed[[0, 3]] = False  # never substitute in tokens 0 and 3
   flip_mask = np.asarray(MASK).copy()
   flip_mask[0, :2] = False  # positions 0 and 1 of example 0 are protected
+  classes = np.arange(V) % 4  # substitutions only within a class ("synonyms")
   run = jax.jit(lambda t, width: attacks.hotflip(
       loss_fn, t, table, n_flips=3, beam_width=width, flip_mask=flip_mask,
-      allowed_tokens=allowed, success_fn=success_fn), static_argnums=1)
+      allowed_tokens=allowed, token_classes=classes, success_fn=success_fn),
+                static_argnums=1)
   greedy, beam = run(tokens, 1), run(tokens, 3)
   for res in (greedy, beam):
     adv, orig = np.asarray(res.tokens), np.asarray(tokens)
@@ -179,6 +181,8 @@ def test_hotflip_beam_search_respects_constraints_and_stops_on_success():
     assert np.all(np.asarray(res.n_flips) <= 3)
     assert not np.any(changed & ~flip_mask)
     assert np.all(allowed[adv[changed]])
+    np.testing.assert_array_equal(classes[adv[changed]], classes[orig[changed]])
+    assert changed.any()
     # success is what it says, and the reported loss is the loss at the tokens.
     np.testing.assert_array_equal(np.asarray(res.success),
                                   np.asarray(success_fn(table[res.tokens])))
@@ -197,6 +201,8 @@ def test_hotflip_beam_search_respects_constraints_and_stops_on_success():
     attacks.hotflip(loss_fn, tokens.astype(jnp.float32), table, n_flips=1)
   with pytest.raises(ValueError, match="allowed_tokens"):
     attacks.hotflip(loss_fn, tokens, table, n_flips=1, allowed_tokens=allowed[:3])
+  with pytest.raises(ValueError, match="token_classes"):
+    attacks.hotflip(loss_fn, tokens, table, n_flips=1, token_classes=classes[:3])
 
 
 def test_hotflip_without_success_fn_never_lowers_the_loss():

@@ -18,7 +18,7 @@ def test_freelb_text_smoke(tmp_path):
     # by much (independent random starts per radius).
     assert saved[f"{method}/embedding_pgd_accuracy"] <= saved[f"{method}/clean_accuracy"]
     assert saved[f"{method}/hotflip_success_rate_1flip"] <= saved[f"{method}/hotflip_success_rate"]
-    # Neutral-for-neutral flips never change the grammar's label.
+    # Same-kind word swaps never change the grammar's label.
     assert saved[f"{method}/hotflip_label_preserved"] == 1.0
     assert saved[f"{method}/train_time_s"] > 0 and saved[f"{method}/step_time_ms"] > 0
   assert saved["freelb/step_time_ratio_vs_pgd"] > 0

@@ -22,37 +22,37 @@ def model_and_params():
 def test_ids_and_embeddings_give_the_same_logits(model_and_params):
   module, params = model_and_params
   variables = {"params": params}
+  mask = TOKENS != 0
+  other = TOKENS.at[0, 3:].set(jnp.asarray([8, 2, 5]))
+  swapped = TOKENS[:, jnp.asarray([1, 0, 2, 3, 4, 5])]
 
   @jax.jit
-  def both(tokens):
+  def run(tokens):
+    apply = lambda *a: module.apply(variables, *a)  # noqa: E731
     emb = module.apply(variables, tokens, method="embed")
-    return (module.apply(variables, tokens), module.apply(variables, emb, tokens != 0),
-            emb)
+    return {"ids": apply(tokens), "emb": apply(emb, mask), "table": emb,
+            # Padding is invisible: other ids or embeddings there change
+            # nothing, and neither does trimming it away.
+            "other_pad_ids": apply(other, mask),
+            "noisy_pad": apply(emb.at[0, 3:].add(100.0), mask),
+            "trimmed": apply(tokens[:1, :3]),
+            # Without a mask, embeddings count as real tokens everywhere.
+            "unmasked": apply(emb),
+            "swapped": apply(swapped)}
 
-  from_ids, from_emb, emb = both(TOKENS)
-  assert from_ids.shape == (2, 3) and emb.shape == (2, T, 8)
-  np.testing.assert_allclose(np.asarray(from_ids), np.asarray(from_emb), rtol=1e-6)
+  out = jax.tree.map(np.asarray, run(TOKENS))
+  assert out["ids"].shape == (2, 3) and out["table"].shape == (2, T, 8)
+  np.testing.assert_allclose(out["ids"], out["emb"], rtol=1e-6)
   # embed() is a row lookup of the table.
-  table = params["encoder"]["token_embed"]["embedding"]
-  np.testing.assert_array_equal(np.asarray(emb), np.asarray(table[TOKENS]))
-  # Padding is invisible: other ids or embeddings there change nothing, and
-  # neither does trimming it away.
-  other = TOKENS.at[0, 3:].set(jnp.asarray([8, 2, 5]))
-  masked = module.apply(variables, other, TOKENS != 0)
-  np.testing.assert_allclose(np.asarray(masked), np.asarray(from_ids), rtol=1e-5,
-                             atol=1e-6)
-  noisy = emb.at[0, 3:].add(100.0)
-  np.testing.assert_allclose(np.asarray(module.apply(variables, noisy, TOKENS != 0)),
-                             np.asarray(from_ids), rtol=1e-5, atol=1e-6)
-  short = module.apply(variables, TOKENS[:1, :3])
-  np.testing.assert_allclose(np.asarray(short[0]), np.asarray(from_ids[0]),
-                             rtol=1e-5, atol=1e-6)
-  # Without a mask, embeddings count as all real tokens (the padding now matters).
-  unmasked = module.apply(variables, emb)
-  assert not np.allclose(np.asarray(unmasked[0]), np.asarray(from_ids[0]))
+  table = params["token_embed"]["embedding"]
+  np.testing.assert_array_equal(out["table"], np.asarray(table[TOKENS]))
+  for key in ("other_pad_ids", "noisy_pad"):
+    np.testing.assert_allclose(out[key], out["ids"], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out["trimmed"][0], out["ids"][0], rtol=1e-5, atol=1e-6)
+  assert not np.allclose(out["unmasked"][0], out["ids"][0])
+  np.testing.assert_allclose(out["unmasked"][1], out["ids"][1], rtol=1e-5, atol=1e-6)
   # Word order matters (position embeddings).
-  flipped = module.apply(variables, TOKENS[:, jnp.asarray([1, 0, 2, 3, 4, 5])])
-  assert not np.allclose(np.asarray(flipped[1]), np.asarray(from_ids[1]))
+  assert not np.allclose(out["swapped"][1], out["ids"][1])
 
 
 def test_dropout_only_in_training(model_and_params):
@@ -63,8 +63,6 @@ def test_dropout_only_in_training(model_and_params):
   a, b, a2 = run(jax.random.key(1)), run(jax.random.key(2)), run(jax.random.key(1))
   assert not np.allclose(np.asarray(a), np.asarray(b))
   np.testing.assert_array_equal(np.asarray(a), np.asarray(a2))
-  evals = module.apply(variables, TOKENS, train=False)
-  assert np.all(np.isfinite(np.asarray(evals)))
 
 
 def test_bad_inputs_are_named(model_and_params):

@@ -73,7 +73,7 @@ def test_freelb_accumulates_the_mean_of_the_k_step_gradients(setup):
       np.mean(np.sqrt(np.sum(np.asarray(delta) ** 2, axis=(1, 2)))), rtol=1e-5)
   # The steps differ (δ moves), so the mean is not just any one of them, and
   # the embedding table (looked up inside the loss) receives a gradient.
-  leaf = lambda g: np.asarray(g["encoder"]["token_embed"]["embedding"])  # noqa: E731
+  leaf = lambda g: np.asarray(g["token_embed"]["embedding"])  # noqa: E731
   assert not np.allclose(leaf(per_step[0]), leaf(per_step[-1]), rtol=1e-3)
   assert np.abs(leaf(grads)).max() > 0
   # The ascent raised the loss: FreeLB trains on harder points than δ₀.

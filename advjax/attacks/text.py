@@ -244,17 +244,20 @@ class HotFlipResult(NamedTuple):
 def hotflip(loss_fn: LossFn, tokens: jax.Array, embedding_matrix: jax.Array, *,
             n_flips: int, beam_width: int = 1, flip_mask: jax.Array | None = None,
             allowed_tokens: jax.Array | None = None,
+            token_classes: jax.Array | None = None,
             success_fn: LossFn | None = None) -> HotFlipResult:
   """HotFlip: up to ``n_flips`` token substitutions chosen by gradient scores.
 
   At each depth every beam's flips are scored by :func:`hotflip_scores`
-  (positions already flipped, positions outside ``flip_mask`` and tokens
-  outside ``allowed_tokens`` excluded); each beam proposes its
+  (positions already flipped, positions outside ``flip_mask``, tokens
+  outside ``allowed_tokens`` and tokens of another class than the one they
+  replace excluded); each beam proposes its
   ``beam_width`` best-scored flips, whose true losses are evaluated, and the
   ``beam_width`` best candidates become the next beams. ``beam_width=1`` is
   the greedy search. An example stops as soon as ``success_fn`` holds for it
   (fewest flips first); without ``success_fn`` the highest-loss sequence
-  seen (the original included) is returned.
+  seen (the original included) is returned. Beams that reach the same
+  sequence in different orders are not merged.
 
   ``loss_fn`` and ``success_fn`` are mapped over beams with ``jax.vmap``, so
   they keep seeing batches of ``B`` examples (labels and masks closed over
@@ -270,6 +273,8 @@ def hotflip(loss_fn: LossFn, tokens: jax.Array, embedding_matrix: jax.Array, *,
       pass the padding mask at least).
     allowed_tokens: ``[V]`` bool, tokens that may be substituted in (default:
       all).
+    token_classes: ``[V]`` int, e.g. synonym sets: a token may only be
+      replaced by one of its own class (default: one class).
     success_fn: optional ``embeddings -> [B]`` bool, e.g. misclassification.
 
   Returns:
@@ -291,6 +296,11 @@ def hotflip(loss_fn: LossFn, tokens: jax.Array, embedding_matrix: jax.Array, *,
              else jnp.asarray(allowed_tokens, jnp.bool_))
   if allowed.shape != (v,):
     raise ValueError(f"`allowed_tokens` must have shape ({v},); got {allowed.shape}.")
+  classes = (jnp.zeros((v,), jnp.int32) if token_classes is None
+             else jnp.asarray(token_classes))
+  if classes.shape != (v,) or not jnp.issubdtype(classes.dtype, jnp.integer):
+    raise ValueError(f"`token_classes` must be integers of shape ({v},); got "
+                     f"{classes.dtype}{list(classes.shape)}.")
   n_cand = min(width, t * v)
 
   def embed(tok):
@@ -312,6 +322,7 @@ def hotflip(loss_fn: LossFn, tokens: jax.Array, embedding_matrix: jax.Array, *,
     ok = (flip_mask[None, :, :, None] & ~flipped[..., None]
           & allowed[None, None, None, :]
           & (jnp.arange(v)[None, None, None, :] != beams[..., None])
+          & (classes[None, None, None, :] == jnp.take(classes, beams)[..., None])
           & valid[:, :, None, None])
     scores = jnp.where(ok, scores, -jnp.inf).reshape(width, b, t * v)
     top_score, top_idx = jax.lax.top_k(scores, n_cand)  # [W, B, n_cand]

@@ -25,7 +25,8 @@ def embedding_lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
   Under an explicit-sharding mesh the output keeps the sharding of ``ids``
   (e.g. batch-sharded over ``data``), which a plain ``jnp.take`` cannot infer.
   """
-  sharding = jax.typeof(ids).sharding
+  typeof = getattr(jax, "typeof", None)  # JAX >= 0.6
+  sharding = typeof(ids).sharding if typeof is not None else None
   spec = getattr(sharding, "spec", None)
   if spec is None:
     return jnp.take(table, ids, axis=0)
@@ -146,37 +147,23 @@ def input_mask(inputs: jax.Array, mask: jax.Array | None = None, *,
   return mask.astype(jnp.bool_)
 
 
-class TransformerClassifier(nn.Module):
+class TransformerClassifier(TransformerEncoder):
   """:class:`TransformerEncoder` → masked mean over tokens → linear head.
 
-  ``embed(tokens)`` and ``__call__(inputs, mask=None, *, train=False)`` as for
-  the encoder; the forward pass returns logits ``[B, num_classes]``.
+  Has the encoder's attributes plus ``num_classes``; ``embed(tokens)`` and
+  ``__call__(inputs, mask=None, *, train=False)`` as for the encoder, the
+  forward pass returning logits ``[B, num_classes]``.
   """
-  vocab_size: int
   num_classes: int = 2
-  max_len: int = 64
-  d_model: int = 64
-  num_heads: int = 4
-  num_layers: int = 2
-  mlp_dim: int = 128
-  dropout_rate: float = 0.1
-  pad_id: int = 0
 
   def setup(self):
-    self.encoder = TransformerEncoder(
-        vocab_size=self.vocab_size, max_len=self.max_len, d_model=self.d_model,
-        num_heads=self.num_heads, num_layers=self.num_layers,
-        mlp_dim=self.mlp_dim, dropout_rate=self.dropout_rate, pad_id=self.pad_id)
+    super().setup()
     self.head = nn.Dense(self.num_classes)
-
-  def embed(self, tokens: jax.Array) -> jax.Array:
-    """Word embeddings ``[B, T, D]`` of integer ``tokens [B, T]``."""
-    return self.encoder.embed(tokens)
 
   def __call__(self, inputs: jax.Array, mask: jax.Array | None = None, *,
                train: bool = False) -> jax.Array:
     mask = input_mask(inputs, mask, pad_id=self.pad_id)
-    h = self.encoder(inputs, mask, train=train)
+    h = super().__call__(inputs, mask, train=train)
     weights = mask.astype(h.dtype)[..., None]
     pooled = jnp.sum(h * weights, axis=1) / jnp.maximum(
         jnp.sum(weights, axis=1), 1.0)
