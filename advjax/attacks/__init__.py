@@ -11,10 +11,22 @@ from advjax.attacks.objectives import targeted
 from advjax.attacks.objectives import untargeted
 from advjax.attacks.optimization import optimization_attack
 from advjax.attacks.pgd import pgd
+from advjax.attacks.text import embedding_ascent_step
+from advjax.attacks.text import embedding_pgd
+from advjax.attacks.text import hotflip
+from advjax.attacks.text import hotflip_scores
+from advjax.attacks.text import HotFlipResult
+from advjax.attacks.text import init_embedding_delta
 
 __all__ = [
     "carlini_wagner_l2",
+    "embedding_ascent_step",
+    "embedding_pgd",
     "fgsm",
+    "hotflip",
+    "hotflip_scores",
+    "HotFlipResult",
+    "init_embedding_delta",
     "lp_norm",
     "mifgsm",
     "optimization_attack",

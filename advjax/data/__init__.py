@@ -8,6 +8,12 @@ from advjax.data.split import stratified_split
 from advjax.data.synthetic import GaussianMixture
 from advjax.data.synthetic import grid_mixture
 from advjax.data.synthetic import ring_mixture
+from advjax.data.text import polarity
+from advjax.data.text import sst2
+from advjax.data.text import synthetic_sentiment
+from advjax.data.text import TextSplit
+from advjax.data.text import tokenize
+from advjax.data.text import Vocabulary
 from advjax.data.tfds import iterate_tfds_batches
 from advjax.data.tfds import load_tfds
 from advjax.data.tfds import tfds_source
@@ -22,9 +28,15 @@ __all__ = [
     "iterate_tfds_batches",
     "load_tfds",
     "mnist_subset",
+    "polarity",
     "ring_mixture",
     "Split",
+    "sst2",
     "stratified_split",
+    "synthetic_sentiment",
+    "TextSplit",
     "tfds_source",
     "TfdsSource",
+    "tokenize",
+    "Vocabulary",
 ]

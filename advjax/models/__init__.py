@@ -1,20 +1,26 @@
 """Small reference networks (Flax Linen)."""
-from advjax.models.classifiers import MLP
 from advjax.models.classifiers import MadryCNN
-from advjax.models.classifiers import SmallCNN
 from advjax.models.classifiers import max_pool_2x2
+from advjax.models.classifiers import MLP
+from advjax.models.classifiers import SmallCNN
 from advjax.models.gan import DCGANDiscriminator
 from advjax.models.gan import DCGANGenerator
 from advjax.models.gan import MLPDiscriminator
 from advjax.models.gan import MLPGenerator
+from advjax.models.transformer import embedding_lookup
+from advjax.models.transformer import TransformerClassifier
+from advjax.models.transformer import TransformerEncoder
 
 __all__ = [
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "embedding_lookup",
+    "MadryCNN",
+    "max_pool_2x2",
     "MLP",
     "MLPDiscriminator",
     "MLPGenerator",
-    "MadryCNN",
     "SmallCNN",
-    "max_pool_2x2",
+    "TransformerClassifier",
+    "TransformerEncoder",
 ]

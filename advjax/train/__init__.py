@@ -2,31 +2,43 @@
 from advjax.train.classifier import linen_apply
 from advjax.train.classifier import make_classifier_step
 from advjax.train.classifier import make_predict
+from advjax.train.clipping import clip_params
+from advjax.train.clipping import clip_weights
+from advjax.train.freelb import linen_text_apply
+from advjax.train.freelb import make_embedding_pgd_gradients
+from advjax.train.freelb import make_embedding_pgd_step
+from advjax.train.freelb import make_freelb_gradients
+from advjax.train.freelb import make_freelb_step
+from advjax.train.freelb import TextModel
+from advjax.train.gan import gan_optimizers
+from advjax.train.gan import GANState
+from advjax.train.gan import make_gan_step
+from advjax.train.gan import make_sampler
 from advjax.train.sharding import data_mesh
 from advjax.train.sharding import replicate
 from advjax.train.sharding import shard_batch
-from advjax.train.state import TrainState
 from advjax.train.state import split_variables
-from advjax.train.clipping import clip_params
-from advjax.train.clipping import clip_weights
-from advjax.train.gan import GANState
-from advjax.train.gan import gan_optimizers
-from advjax.train.gan import make_gan_step
-from advjax.train.gan import make_sampler
+from advjax.train.state import TrainState
 
 __all__ = [
-    "GANState",
-    "TrainState",
     "clip_params",
     "clip_weights",
     "data_mesh",
     "gan_optimizers",
+    "GANState",
     "linen_apply",
+    "linen_text_apply",
     "make_classifier_step",
+    "make_embedding_pgd_gradients",
+    "make_embedding_pgd_step",
+    "make_freelb_gradients",
+    "make_freelb_step",
     "make_gan_step",
     "make_predict",
     "make_sampler",
     "replicate",
     "shard_batch",
     "split_variables",
+    "TextModel",
+    "TrainState",
 ]
