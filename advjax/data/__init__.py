@@ -1,4 +1,10 @@
 """Datasets: offline sources from packages, TFDS, synthetic generators."""
+from advjax.data.domains import blend_digits
+from advjax.data.domains import DomainShift
+from advjax.data.domains import mnist_m_style
+from advjax.data.domains import photo_patches
+from advjax.data.domains import texture_patches
+from advjax.data.domains import two_moons
 from advjax.data.offline import digits
 from advjax.data.offline import mnist_subset
 from advjax.data.split import batch_indices
@@ -21,13 +27,17 @@ from advjax.data.tfds import TfdsSource
 
 __all__ = [
     "batch_indices",
+    "blend_digits",
     "digits",
+    "DomainShift",
     "GaussianMixture",
     "grid_mixture",
     "iterate_batches",
     "iterate_tfds_batches",
     "load_tfds",
+    "mnist_m_style",
     "mnist_subset",
+    "photo_patches",
     "polarity",
     "ring_mixture",
     "Split",
@@ -35,8 +45,10 @@ __all__ = [
     "stratified_split",
     "synthetic_sentiment",
     "TextSplit",
+    "texture_patches",
     "tfds_source",
     "TfdsSource",
     "tokenize",
+    "two_moons",
     "Vocabulary",
 ]

@@ -3,6 +3,11 @@ from advjax.models.classifiers import MadryCNN
 from advjax.models.classifiers import max_pool_2x2
 from advjax.models.classifiers import MLP
 from advjax.models.classifiers import SmallCNN
+from advjax.models.dann import DannModules
+from advjax.models.dann import mnist_dann
+from advjax.models.dann import MnistFeatures
+from advjax.models.dann import shallow_dann
+from advjax.models.dann import ShallowFeatures
 from advjax.models.gan import DCGANDiscriminator
 from advjax.models.gan import DCGANGenerator
 from advjax.models.gan import MLPDiscriminator
@@ -12,6 +17,7 @@ from advjax.models.transformer import TransformerClassifier
 from advjax.models.transformer import TransformerEncoder
 
 __all__ = [
+    "DannModules",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "embedding_lookup",
@@ -20,6 +26,10 @@ __all__ = [
     "MLP",
     "MLPDiscriminator",
     "MLPGenerator",
+    "mnist_dann",
+    "MnistFeatures",
+    "shallow_dann",
+    "ShallowFeatures",
     "SmallCNN",
     "TransformerClassifier",
     "TransformerEncoder",

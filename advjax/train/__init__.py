@@ -4,6 +4,12 @@ from advjax.train.classifier import make_classifier_step
 from advjax.train.classifier import make_predict
 from advjax.train.clipping import clip_params
 from advjax.train.clipping import clip_weights
+from advjax.train.dann import DannNetworks
+from advjax.train.dann import init_dann
+from advjax.train.dann import linen_dann
+from advjax.train.dann import make_dann_grads
+from advjax.train.dann import make_dann_predict
+from advjax.train.dann import make_dann_step
 from advjax.train.freelb import linen_text_apply
 from advjax.train.freelb import make_embedding_pgd_gradients
 from advjax.train.freelb import make_embedding_pgd_step
@@ -14,6 +20,8 @@ from advjax.train.gan import gan_optimizers
 from advjax.train.gan import GANState
 from advjax.train.gan import make_gan_step
 from advjax.train.gan import make_sampler
+from advjax.train.schedules import dann_lambda_schedule
+from advjax.train.schedules import dann_learning_rate_schedule
 from advjax.train.sharding import data_mesh
 from advjax.train.sharding import replicate
 from advjax.train.sharding import shard_batch
@@ -23,12 +31,20 @@ from advjax.train.state import TrainState
 __all__ = [
     "clip_params",
     "clip_weights",
+    "dann_lambda_schedule",
+    "dann_learning_rate_schedule",
+    "DannNetworks",
     "data_mesh",
     "gan_optimizers",
     "GANState",
+    "init_dann",
     "linen_apply",
+    "linen_dann",
     "linen_text_apply",
     "make_classifier_step",
+    "make_dann_grads",
+    "make_dann_predict",
+    "make_dann_step",
     "make_embedding_pgd_gradients",
     "make_embedding_pgd_step",
     "make_freelb_gradients",

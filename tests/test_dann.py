@@ -1,0 +1,166 @@
+"""The DANN step: GRL form = explicit min–max form, schedules inside jit,
+sharded over 8 fake devices, and source-only training at λ = 0."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from advjax.losses import cross_entropy
+from advjax.models import MLP
+from advjax.models import shallow_dann
+from advjax.train import TrainState
+from advjax.train import dann_lambda_schedule
+from advjax.train import data_mesh
+from advjax.train import init_dann
+from advjax.train import linen_dann
+from advjax.train import make_dann_grads
+from advjax.train import make_dann_predict
+from advjax.train import make_dann_step
+from advjax.train import replicate
+from advjax.train import shard_batch
+
+MODULES = shallow_dann(width=6, num_classes=3, domain_hidden=(5,))
+NETWORKS = linen_dann(*MODULES)
+
+
+def _batch(key, n=16):
+  k1, k2, k3 = jax.random.split(key, 3)
+  return {"source": {"image": jax.random.normal(k1, (n, 4)),
+                     "label": jax.random.randint(k2, (n,), 0, 3)},
+          "target": {"image": 1.5 + jax.random.normal(k3, (n, 4))}}
+
+
+def _params():
+  return init_dann(*MODULES, jax.random.key(0), jnp.ones((2, 4)))
+
+
+def _reference_grads(params, batch, lam):
+  """Independent reference: ∂L_y − λ ∂L_d for G_f, ∂L_y for G_y, ∂L_d for G_d."""
+  features, label_head, domain_head = MODULES
+  x = jnp.concatenate([batch["source"]["image"], batch["target"]["image"]])
+  n = batch["source"]["image"].shape[0]
+  domain = jnp.concatenate([jnp.zeros(n), jnp.ones(x.shape[0] - n)])
+
+  def label_loss(pf, py):
+    h = features.apply({"params": pf}, x[:n])
+    return jnp.mean(cross_entropy(label_head.apply({"params": py}, h),
+                                  batch["source"]["label"]))
+
+  def domain_loss(pf, pd):
+    logits = domain_head.apply({"params": pd}, features.apply({"params": pf}, x))
+    return jnp.mean(optax.sigmoid_binary_cross_entropy(logits[:, 0], domain))
+
+  gy_f, gy_y = jax.grad(label_loss, (0, 1))(params["features"], params["label_head"])
+  gd_f, gd_d = jax.grad(domain_loss, (0, 1))(params["features"], params["domain_head"])
+  return {"features": jax.tree.map(lambda a, b: a - lam * b, gy_f, gd_f),
+          "label_head": gy_y, "domain_head": gd_d}
+
+
+def _assert_trees_close(a, b, **kw):
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 2.0])
+def test_grl_gradients_equal_explicit_minmax_gradients(lam):
+  params, model_state = _params()
+  batch = _batch(jax.random.key(1))
+  key = jax.random.key(2)
+  grl, aux_grl = jax.jit(make_dann_grads(NETWORKS, form="grl"))(
+      params, model_state, batch, lam, key)
+  minmax, aux_mm = jax.jit(make_dann_grads(NETWORKS, form="minmax"))(
+      params, model_state, batch, lam, key)
+  reference = _reference_grads(params, batch, lam)
+  _assert_trees_close(grl, minmax, rtol=1e-5, atol=1e-6)
+  _assert_trees_close(grl, reference, rtol=1e-5, atol=1e-6)
+  _assert_trees_close(aux_grl["metrics"], aux_mm["metrics"], rtol=1e-6)
+  # The reversal must actually matter: the feature gradient moves with λ.
+  if lam:
+    plain = _reference_grads(params, batch, 0.0)["features"]["Dense_0"]["kernel"]
+    assert not np.allclose(grl["features"]["Dense_0"]["kernel"], plain)
+
+
+def test_step_uses_the_lambda_schedule_on_the_state_step():
+  params, model_state = _params()
+  tx = optax.sgd(1.0)
+  schedule = dann_lambda_schedule(total_steps=4)
+  step = jax.jit(make_dann_step(NETWORKS, tx, lam=schedule))
+  state = TrainState.create(params, tx, model_state)
+  batch = _batch(jax.random.key(3))
+  for i in range(3):
+    expected_grads = _reference_grads(state.params, batch, float(schedule(i)))
+    new_state, metrics = step(state, batch, jax.random.key(4))
+    np.testing.assert_allclose(metrics["lambda"], schedule(i), rtol=1e-6)
+    # Plain SGD with lr 1: the update is exactly minus the gradient.
+    delta = jax.tree.map(lambda new, old: old - new, new_state.params, state.params)
+    _assert_trees_close(delta, expected_grads, rtol=1e-4, atol=1e-6)
+    assert int(new_state.step) == i + 1
+    state = new_state
+
+
+def test_step_runs_sharded_over_eight_devices_and_matches_one_device():
+  assert jax.device_count() == 8
+  mesh = data_mesh()
+  params, model_state = _params()
+  tx = optax.adam(1e-2)
+  step = jax.jit(make_dann_step(NETWORKS, tx, lam=dann_lambda_schedule(total_steps=20)))
+  state = TrainState.create(params, tx, model_state)
+  batch = _batch(jax.random.key(5), n=16)
+  sharded_state, metrics = step(replicate(state, mesh), shard_batch(batch, mesh),
+                                jax.random.key(6))
+  single_state, single_metrics = step(state, batch, jax.random.key(6))
+  _assert_trees_close(sharded_state.params, single_state.params, rtol=1e-5, atol=1e-6)
+  _assert_trees_close(metrics, single_metrics, rtol=1e-5, atol=1e-6)
+  assert set(metrics) == {"label_loss", "domain_loss", "source_accuracy",
+                          "domain_accuracy", "lambda"}
+  for key in ("domain_accuracy", "source_accuracy"):
+    assert 0.0 <= float(metrics[key]) <= 1.0
+
+
+def test_domain_head_learns_and_lambda_zero_is_source_only():
+  """λ = 0: the features get only the label gradient; the domain probe learns."""
+  params, model_state = _params()
+  tx = optax.adam(5e-2)
+  step = jax.jit(make_dann_step(NETWORKS, tx, lam=0.0))
+  state = TrainState.create(params, tx, model_state)
+  batch = _batch(jax.random.key(7), n=32)
+  first = None
+  for i in range(60):
+    state, metrics = step(state, batch, jax.random.fold_in(jax.random.key(8), i))
+    first = metrics if first is None else first
+  assert metrics["domain_accuracy"] > 0.9  # the target is shifted by 1.5σ per axis
+  assert metrics["domain_loss"] < first["domain_loss"]
+  assert metrics["label_loss"] < first["label_loss"]
+  grads, _ = make_dann_grads(NETWORKS)(state.params, state.model_state, batch, 0.0,
+                                       jax.random.key(9))
+  label_only = _reference_grads(state.params, batch, 0.0)
+  _assert_trees_close(grads["features"], label_only["features"], rtol=1e-5, atol=1e-7)
+
+
+def test_predict_returns_logits_and_features():
+  params, model_state = _params()
+  state = TrainState.create(params, optax.sgd(0.1), model_state)
+  logits, features = make_dann_predict(NETWORKS)(state, jnp.ones((5, 4)))
+  assert logits.shape == (5, 3) and features.shape == (5, 6)
+
+
+def test_bad_inputs_are_named():
+  params, model_state = _params()
+  grads = make_dann_grads(NETWORKS)
+  batch = _batch(jax.random.key(10))
+  with pytest.raises(ValueError, match="form"):
+    make_dann_grads(NETWORKS, form="alternating")
+  with pytest.raises(ValueError, match="lam"):
+    make_dann_step(NETWORKS, optax.sgd(0.1), lam=-1.0)
+  with pytest.raises(ValueError, match="batch"):
+    grads(params, model_state, {"source": batch["source"]}, 1.0, jax.random.key(0))
+  bad = {**batch, "target": {"image": jnp.ones((16, 5))}}
+  with pytest.raises(ValueError, match="target"):
+    grads(params, model_state, bad, 1.0, jax.random.key(0))
+  two_logit = linen_dann(MODULES.features, MODULES.label_head, MLP(features=(), num_classes=2))
+  params2, state2 = init_dann(MODULES.features, MODULES.label_head,
+                              MLP(features=(), num_classes=2), jax.random.key(0),
+                              jnp.ones((2, 4)))
+  with pytest.raises(ValueError, match="domain head"):
+    make_dann_grads(two_logit)(params2, state2, batch, 1.0, jax.random.key(0))
