@@ -54,10 +54,10 @@ class Config:
   latent_dim: int = 64
   g_features: int = 16
   d_features: int = 16
-  steps: int = 2000
+  steps: int = 3000
   chunk_steps: int = 250
   batch_size: int = 32
-  ema_decay: float = 0.999
+  ema_decay: float = 0.99  # averages ~100 steps: short runs must forget the init
   classifier_steps: int = 500
   num_samples: int = 1000
   seed: int = 0
@@ -69,7 +69,8 @@ PRESETS = {
                     batch_size=16, classifier_steps=10, num_samples=200),
     "default": Config(),
     "full": Config(dataset="tfds", g_features=64, d_features=64, steps=30000,
-                   chunk_steps=2000, batch_size=64, classifier_steps=3000),
+                   chunk_steps=2000, batch_size=64, ema_decay=0.999,
+                   classifier_steps=3000),
 }
 
 
