@@ -14,6 +14,20 @@ from advjax.train import gan as gan_train
 from experiments import common
 
 
+def run_on_mesh(name: str, presets, argv, body, *, recipes=None):
+  """Sets up the run, checks ``config.losses`` against ``recipes``, and calls
+  ``body(run, mesh)`` under ``jax.set_mesh`` (in-jit batches are split over
+  the mesh's ``data`` axis)."""
+  run, _ = common.setup(name, presets, argv)
+  if recipes is not None:
+    unknown = set(run.config.losses) - set(recipes)
+    if unknown:
+      raise ValueError(f"unknown losses {sorted(unknown)}; choose from {sorted(recipes)}")
+  mesh = train.data_mesh()
+  with jax.set_mesh(mesh):
+    return body(run, mesh)
+
+
 class Recipe(NamedTuple):
   """How one GAN configuration trains.
 

@@ -37,6 +37,7 @@ from advjax.train import gan as gan_train
 from experiments import common
 from experiments._gan_common import Recipe
 from experiments._gan_common import build_gan
+from experiments._gan_common import run_on_mesh
 from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
 
@@ -155,17 +156,11 @@ def _train_loss(run, name, cfg, mesh, key):
 
 
 def main(argv=None):
-  run, _ = common.setup("gan_mixture", PRESETS, argv)
-  mesh = train.data_mesh()
-  with jax.set_mesh(mesh):  # in-jit batches are split over its data axis
-    return _main(run, mesh)
+  return run_on_mesh("gan_mixture", PRESETS, argv, _main, recipes=RECIPES)
 
 
 def _main(run, mesh):
   cfg = run.config
-  unknown = set(cfg.losses) - set(RECIPES)
-  if unknown:
-    raise ValueError(f"unknown losses {sorted(unknown)}; choose from {sorted(RECIPES)}")
   if cfg.steps % cfg.num_snapshots or (cfg.steps // cfg.num_snapshots) % cfg.chunk_steps:
     raise ValueError("steps / num_snapshots must be a multiple of chunk_steps")
   mixtures = _mixtures()

@@ -34,6 +34,7 @@ from advjax import models
 from advjax import train
 from experiments import common
 from experiments._gan_common import init_train_state
+from experiments._gan_common import run_on_mesh
 from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
 
@@ -120,10 +121,7 @@ def _dstar_generator_gradient(x, mean, std):
 
 
 def main(argv=None):
-  run, _ = common.setup("optimal_discriminator", PRESETS, argv)
-  mesh = train.data_mesh()
-  with jax.set_mesh(mesh):  # in-jit batches are split over its data axis
-    return _main(run, mesh)
+  return run_on_mesh("optimal_discriminator", PRESETS, argv, _main)
 
 
 def _main(run, mesh):

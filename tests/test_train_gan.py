@@ -86,20 +86,30 @@ def test_sharded_step_with_every_option_equals_unsharded():
                              g_old + 0.001 * (g_new - g_old), rtol=1e-5, atol=1e-7)
 
 
-def test_wgan_recipe_clips_the_critic_and_bad_arguments():
+def test_recipes_and_bad_arguments():
+  g_tx, d_tx = gan_train.gan_optimizers("wgan")
+  params = {"w": jnp.array([0.0, 0.009, -0.5], jnp.float32)}
+  grads = {"w": jnp.array([-1.0, -1.0, 1.0], jnp.float32)}
+  updates, _ = d_tx.update(grads, d_tx.init(params), params)
+  new = optax.apply_updates(params, updates)["w"]
+  assert float(jnp.max(jnp.abs(new))) <= 0.01 + 1e-7  # the critic is clipped
+  assert float(new[0]) > 0  # after an RMSProp step against the gradient
+  updates, _ = g_tx.update(grads, g_tx.init(params), params)
+  assert float(optax.apply_updates(params, updates)["w"][2]) < -0.5  # not clipped
+  for recipe in ("dcgan", "wgan_gp", "sngan"):
+    assert len(gan_train.gan_optimizers(recipe)) == 2
   gen = models.MLPGenerator(features=(8,), out_features=2)
   disc = models.MLPDiscriminator(features=(8,))
-  g_tx, d_tx = gan_train.gan_optimizers("wgan")
-  state = _init(gen, disc, jax.random.key(5), 3, (2,), g_tx, d_tx)
   step = gan_train.make_gan_step(
       train.linen_apply(gen), train.linen_apply(disc), g_tx, d_tx,
       loss="wasserstein", latent_dim=3, n_critic=5)
-  state, _ = jax.jit(step)(state, jnp.ones((5 * 4, 2)), jax.random.key(6))
-  assert max(float(jnp.max(jnp.abs(p)))
-             for p in jax.tree.leaves(state.discriminator.params)) <= 0.01 + 1e-7
+  state = _init(gen, disc, jax.random.key(5), 3, (2,), g_tx, d_tx)
   with pytest.raises(ValueError, match="n_critic"):
     step(state, jnp.ones((7, 2)), jax.random.key(0))
   with pytest.raises(ValueError, match="recipe"):
     gan_train.gan_optimizers("sgd")
   with pytest.raises(ValueError, match="name"):
     gan_train.make_gan_step(None, None, g_tx, d_tx, loss="nope", latent_dim=2)
+  with pytest.raises(ValueError, match="ema_decay"):
+    gan_train.make_gan_step(None, None, g_tx, d_tx, loss="hinge", latent_dim=2,
+                            ema_decay=1.0)

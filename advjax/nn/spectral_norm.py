@@ -145,6 +145,13 @@ class SpectralNorm(nn.Module):
     )(self.layer)
 
 
+def _normalized(module, layer, x, update_stats):
+  """Applies ``layer`` wrapped in :class:`SpectralNorm` inside ``module``."""
+  return SpectralNorm(layer, n_iters=module.n_iters,
+                      warmup_iters=module.warmup_iters, name="sn")(
+                          x, update_stats=update_stats)
+
+
 class SpectralDense(nn.Module):
   """A spectrally normalized ``nn.Dense`` (1-Lipschitz up to the power iteration).
 
@@ -161,9 +168,7 @@ class SpectralDense(nn.Module):
   def __call__(self, x, *, update_stats: bool = False):
     layer = nn.Dense(self.features, use_bias=self.use_bias,
                      kernel_init=self.kernel_init, name="dense")
-    return SpectralNorm(layer, n_iters=self.n_iters,
-                        warmup_iters=self.warmup_iters, name="sn")(
-                            x, update_stats=update_stats)
+    return _normalized(self, layer, x, update_stats)
 
 
 class SpectralConv(nn.Module):
@@ -188,6 +193,4 @@ class SpectralConv(nn.Module):
     layer = nn.Conv(self.features, tuple(self.kernel_size), strides=self.strides,
                     padding=self.padding, use_bias=self.use_bias,
                     kernel_init=self.kernel_init, name="conv")
-    return SpectralNorm(layer, n_iters=self.n_iters,
-                        warmup_iters=self.warmup_iters, name="sn")(
-                            x, update_stats=update_stats)
+    return _normalized(self, layer, x, update_stats)
