@@ -150,7 +150,8 @@ def make_freelb_gradients(model: TextModel, *, max_norm, step_size,
   Returns:
     ``grads_fn(params, model_state, batch, key, count=0) -> (grads,
     model_state, metrics)``, ``count`` the update number that schedules
-    read; metrics: ``loss`` and ``accuracy`` averaged over the K perturbed
+    read; ``key`` is split into the key of ``δ₀`` and the dropout key that
+    the K passes share; metrics: ``loss`` and ``accuracy`` averaged over the K perturbed
     passes and ``delta_norm``, the batch mean of ``‖δ_K‖``.
 
   References:
