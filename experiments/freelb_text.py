@@ -76,7 +76,7 @@ class Config:
 
 PRESETS = {
     "smoke": Config(n_train=64, n_test=32, d_model=16, num_heads=2, mlp_dim=32,
-                    num_layers=1, dropout=0.0, batch_size=16, epochs=2,
+                    num_layers=1, dropout=0.0, batch_size=16, epochs=1,
                     eps_hold_epochs=0.5, eps_ramp_epochs=0.5, eval_steps=3,
                     eval_batch=16, hotflip_examples=16, n_show=2, timing_reps=2),
     "default": Config(),
