@@ -354,8 +354,8 @@ def _comparisons(results):
 def _plot(run, cfg, rows, histories):
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-  labels = (["clean"] + [f"PGD ε={r}" for r in cfg.eval_eps]
-            + [f"HotFlip ≤{cfg.n_flips} (1 − success)"])
+  labels = (["clean"] + [f"PGD\nε={r}" for r in cfg.eval_eps]
+            + [f"HotFlip ≤{cfg.n_flips}\n(1 − success)"])
   keys = ["clean_accuracy"] + [_pgd_key(i) for i in range(len(cfg.eval_eps))]
   width = 0.8 / len(rows)
   for i, row in enumerate(rows):
@@ -363,9 +363,10 @@ def _plot(run, cfg, rows, histories):
     axes[0].bar(np.arange(len(values)) + i * width, values, width,
                 label=row["method"])
   axes[0].set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, fontsize=8)
-  axes[0].set_ylim(0, 1)
+  axes[0].set_ylim(0, 1.25)
+  axes[0].set_yticks(np.linspace(0, 1, 6))
   axes[0].set_ylabel("accuracy")
-  axes[0].legend()
+  axes[0].legend(loc="upper center", ncol=len(rows), fontsize=8)
   for method, history in histories.items():
     axes[1].plot(np.arange(1, cfg.epochs + 1), history["loss"], marker="o",
                  label=method)
