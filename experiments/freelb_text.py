@@ -44,7 +44,7 @@ METHODS = ("plain", "pgd", "freelb")
 class Config:
   methods: tuple = METHODS
   dataset: str = "synthetic"  # or "sst2"
-  n_train: int = 4000
+  n_train: int = 8000
   n_test: int = 1000
   max_clauses: int = 2
   max_len: int = 20
@@ -55,18 +55,18 @@ class Config:
   mlp_dim: int = 128
   dropout: float = 0.1
   batch_size: int = 32
-  epochs: int = 12
+  epochs: int = 8
   learning_rate: float = 3e-3
   weight_decay: float = 0.01
   n_ascent: int = 3  # K, for both PGD and FreeLB
-  eps: float = 0.25  # Frobenius radius of δ per sentence
-  step_size: float = 0.125
+  eps: float = 0.5  # Frobenius radius of δ per sentence (words start at norm ~1)
+  step_size: float = 0.25
   eps_hold_epochs: float = 1.0  # ε = 0 this long, then a linear ramp
   eps_ramp_epochs: float = 2.0
-  eval_eps: tuple = (0.25, 0.5)
+  eval_eps: tuple = (0.5, 1.0)  # the training radius and twice it
   eval_steps: int = 20
   eval_batch: int = 200
-  hotflip_examples: int = 200
+  hotflip_examples: int = 1000
   hotflip_beam: int = 2
   n_flips: int = 2
   n_show: int = 6  # adversarial sentences printed per method
@@ -76,9 +76,9 @@ class Config:
 
 PRESETS = {
     "smoke": Config(n_train=64, n_test=32, d_model=16, num_heads=2, mlp_dim=32,
-                    num_layers=1, batch_size=16, epochs=2, eps_hold_epochs=0.5,
-                    eps_ramp_epochs=0.5, eval_steps=3, eval_batch=16,
-                    hotflip_examples=16, n_show=2, timing_reps=2),
+                    num_layers=1, dropout=0.0, batch_size=16, epochs=1,
+                    eps_hold_epochs=0.5, eps_ramp_epochs=0.5, eval_steps=3,
+                    eval_batch=16, hotflip_examples=16, n_show=2, timing_reps=2),
     "default": Config(),
     "full": Config(dataset="sst2", max_len=48, d_model=128, mlp_dim=256,
                    num_layers=4, batch_size=64, epochs=4, eval_batch=216,
@@ -290,7 +290,8 @@ def main(argv=None):
       cfg.learning_rate, cfg.epochs * steps_per_epoch), weight_decay=cfg.weight_decay)
   steps = {m: jax.jit(s) for m, s in
            _steps(cfg, text_model, module, tx, steps_per_epoch).items()}
-  params = module.init(jax.random.key(cfg.seed), train_split.tokens[:2])["params"]
+  params = jax.jit(module.init)(jax.random.key(cfg.seed),
+                                train_split.tokens[:2])["params"]
   init_state = train.TrainState.create(params, tx)
   fns = _attack_eval_fns(text_model, cfg, vocab.pad_id)
   run.log(f"{cfg.dataset}: {len(train_split)} train / {len(test)} test sentences, "
@@ -353,8 +354,8 @@ def _comparisons(results):
 def _plot(run, cfg, rows, histories):
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-  labels = (["clean"] + [f"PGD ε={r}" for r in cfg.eval_eps]
-            + [f"HotFlip ≤{cfg.n_flips} (1 − success)"])
+  labels = (["clean"] + [f"PGD\nε={r}" for r in cfg.eval_eps]
+            + [f"HotFlip ≤{cfg.n_flips}\n(1 − success)"])
   keys = ["clean_accuracy"] + [_pgd_key(i) for i in range(len(cfg.eval_eps))]
   width = 0.8 / len(rows)
   for i, row in enumerate(rows):
@@ -362,9 +363,10 @@ def _plot(run, cfg, rows, histories):
     axes[0].bar(np.arange(len(values)) + i * width, values, width,
                 label=row["method"])
   axes[0].set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, fontsize=8)
-  axes[0].set_ylim(0, 1)
+  axes[0].set_ylim(0, 1.25)
+  axes[0].set_yticks(np.linspace(0, 1, 6))
   axes[0].set_ylabel("accuracy")
-  axes[0].legend()
+  axes[0].legend(loc="upper center", ncol=len(rows), fontsize=8)
   for method, history in histories.items():
     axes[1].plot(np.arange(1, cfg.epochs + 1), history["loss"], marker="o",
                  label=method)

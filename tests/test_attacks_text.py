@@ -115,10 +115,11 @@ def _brute_force_flips(loss_fn, tokens, table, flip_mask, allowed):
   """True loss of every single flip, ``[B, T, V]`` (-inf where not allowed)."""
   tokens = np.asarray(tokens)
   out = np.full(tokens.shape + (V,), -np.inf)
+  loss_of = jax.jit(lambda t: loss_fn(table[t]))
   for i, v in itertools.product(range(T), range(V)):
     flipped = tokens.copy()
     flipped[:, i] = v
-    loss = np.asarray(loss_fn(table[jnp.asarray(flipped)]))
+    loss = np.asarray(loss_of(jnp.asarray(flipped)))
     ok = flip_mask[:, i] & allowed[v] & (tokens[:, i] != v)
     out[:, i, v] = np.where(ok, loss, -np.inf)
   return out

@@ -37,20 +37,20 @@ def test_polarity_rules():
 
 
 def test_synthetic_sentiment_is_consistent_balanced_and_not_bag_of_words():
-  train, test, vocab = data.synthetic_sentiment(n_train=1200, n_test=400, seed=1)
-  assert train.tokens.shape == (1200, 20) and train.tokens.dtype == np.int32
-  assert test.label.dtype == np.int32 and len(test) == 400
-  assert train.label.sum() == 600 and test.label.sum() == 200
+  train, test, vocab = data.synthetic_sentiment(n_train=1000, n_test=301, seed=1)
+  assert train.tokens.shape == (1000, 20) and train.tokens.dtype == np.int32
+  assert test.label.dtype == np.int32 and len(test) == 301
+  assert train.label.sum() == 500 and test.label.sum() == 150
   for split in (train, test):
-    for tokens, label in zip(split.tokens[:200], split.label[:200]):
+    for tokens, label in zip(split.tokens, split.label):
       words = vocab.decode(tokens).split()
       assert "<unk>" not in words
       score = data.polarity(words)
       assert score != 0 and int(score > 0) == label
   # Same seed, same data; the splits differ.
-  again, _, _ = data.synthetic_sentiment(n_train=1200, n_test=400, seed=1)
+  again, _, _ = data.synthetic_sentiment(n_train=1000, n_test=1, seed=1)
   np.testing.assert_array_equal(again.tokens, train.tokens)
-  assert not np.array_equal(train.tokens[:400], test.tokens)
+  assert not np.array_equal(train.tokens[:301], test.tokens)
   # A linear bag-of-words model cannot solve it (negation is an XOR, scope is
   # order), while the label is a deterministic function of the word sequence.
   from sklearn.linear_model import LogisticRegression  # pylint: disable=import-outside-toplevel

@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import flax.linen as nn
 import optax
 import pytest
 
@@ -9,6 +10,7 @@ from advjax import attacks
 from advjax import losses
 from advjax import models
 from advjax import train
+from advjax.models.transformer import input_mask
 
 B, T, V = 8, 7, 13
 LENGTHS = np.array([7, 3, 1, 5, 7, 2, 4, 6])
@@ -21,11 +23,34 @@ MASK = TOKENS != 0
 HP = dict(max_norm=0.3, step_size=0.2, n_steps=3)
 
 
+class _BagClassifier(nn.Module):
+  """A small Linen text classifier with ``embed`` and dropout: a tanh bag of
+  embeddings and a linear head. The steps are model-agnostic and it compiles
+  far faster than the Transformer (which experiments/freelb_text.py trains)."""
+  vocab_size: int = V
+  features: int = 8
+  dropout_rate: float = 0.3
+  pad_id: int = 0
+
+  def setup(self):
+    self.table = nn.Embed(self.vocab_size, self.features)
+    self.hidden = nn.Dense(16)
+    self.head = nn.Dense(2)
+    self.dropout = nn.Dropout(self.dropout_rate)
+
+  def embed(self, tokens):
+    return models.embedding_lookup(self.table.embedding, tokens)
+
+  def __call__(self, inputs, mask=None, *, train=False):
+    mask = input_mask(inputs, mask, pad_id=self.pad_id)
+    x = self.embed(inputs) if inputs.ndim == 2 else inputs
+    x = self.dropout(jnp.tanh(self.hidden(x)), deterministic=not train)
+    return self.head(jnp.sum(x * mask[..., None].astype(x.dtype), axis=1))
+
+
 @pytest.fixture(scope="module")
 def setup():
-  module = models.TransformerClassifier(vocab_size=V, max_len=T, d_model=8,
-                                        num_heads=2, num_layers=1, mlp_dim=16,
-                                        dropout_rate=0.3)
+  module = _BagClassifier()
   params = jax.jit(module.init)(jax.random.key(0), TOKENS)["params"]
   return module, train.linen_text_apply(module), params
 
@@ -73,7 +98,7 @@ def test_freelb_accumulates_the_mean_of_the_k_step_gradients(setup):
       np.mean(np.sqrt(np.sum(np.asarray(delta) ** 2, axis=(1, 2)))), rtol=1e-5)
   # The steps differ (δ moves), so the mean is not just any one of them, and
   # the embedding table (looked up inside the loss) receives a gradient.
-  leaf = lambda g: np.asarray(g["token_embed"]["embedding"])  # noqa: E731
+  leaf = lambda g: np.asarray(g["table"]["embedding"])  # noqa: E731
   assert not np.allclose(leaf(per_step[0]), leaf(per_step[-1]), rtol=1e-3)
   assert np.abs(leaf(grads)).max() > 0
   # The ascent raised the loss: FreeLB trains on harder points than δ₀.
@@ -134,30 +159,21 @@ def test_steps_jit_with_schedules_options_and_sharded_batches():
   batch = train.shard_batch(BATCH, mesh)
   state = train.replicate(train.TrainState.create(params, tx), mesh)
   ramp = optax.linear_schedule(0.0, 0.4, 10)
-  # A schedule of ε with a clean pass, no projection (max_norm 0), an L∞ ball.
-  for step in (
-      train.make_freelb_step(text_model, tx, max_norm=ramp, step_size=0.1, n_steps=2,
-                             clean_pass=True),
-      train.make_freelb_step(text_model, tx, max_norm=0.0, init_mag=0.1,
-                             step_size=0.1, n_steps=2),
-      train.make_embedding_pgd_step(text_model, tx, max_norm=0.05, step_size=0.1,
-                                    n_steps=2, norm=jnp.inf)):
-    new, metrics = jax.jit(step)(state, batch, jax.random.key(1))
-    assert int(new.step) == 1
-    assert all(np.isfinite(float(v)) for v in metrics.values())
-    assert not np.allclose(np.asarray(new.params["head"]), np.asarray(params["head"]))
-  # The schedule is read at the update count: the radius is 0 at count 0.
-  grads_fn = jax.jit(train.make_freelb_gradients(
-      text_model, max_norm=ramp, step_size=0.5, n_steps=2))
+  # A schedule of ε and a clean pass, on a batch sharded over 8 devices.
+  step = jax.jit(train.make_freelb_step(text_model, tx, max_norm=ramp,
+                                        step_size=0.5, n_steps=2, clean_pass=True))
+  new, metrics = step(state, batch, jax.random.key(1))
+  assert int(new.step) == 1
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert not np.allclose(np.asarray(new.params["head"]), np.asarray(params["head"]))
+  # The schedule is read at the update count (radius 0 at count 0, 0.2 at 5);
+  # in the L∞ ball of PGD-AT the largest coordinate of δ_K sits on the bound.
+  grads_fn = jax.jit(train.make_embedding_pgd_gradients(
+      text_model, max_norm=ramp, step_size=0.5, n_steps=2, norm=jnp.inf))
   _, _, m0 = grads_fn(params, {}, BATCH, jax.random.key(1), 0)
   _, _, m5 = grads_fn(params, {}, BATCH, jax.random.key(1), 5)
   assert float(m0["delta_norm"]) == 0.0
-  np.testing.assert_allclose(float(m5["delta_norm"]), 0.2, rtol=1e-4)
-  # L∞: δ stays in the box.
-  linf = jax.jit(train.make_embedding_pgd_gradients(
-      text_model, max_norm=0.05, step_size=0.1, n_steps=2, norm=jnp.inf))
-  _, _, m_inf = linf(params, {}, BATCH, jax.random.key(2))
-  assert float(m_inf["delta_norm"]) <= 0.05 + 1e-7
+  np.testing.assert_allclose(float(m5["delta_norm"]), 0.2, rtol=1e-5)
   with pytest.raises(ValueError, match="n_steps"):
     train.make_freelb_step(text_model, tx, max_norm=0.1, step_size=0.1, n_steps=0)
   with pytest.raises(ValueError, match="max_norm"):

@@ -322,7 +322,7 @@ def hotflip(loss_fn: LossFn, tokens: jax.Array, embedding_matrix: jax.Array, *,
     ok = (flip_mask[None, :, :, None] & ~flipped[..., None]
           & allowed[None, None, None, :]
           & (jnp.arange(v)[None, None, None, :] != beams[..., None])
-          & (classes[None, None, None, :] == jnp.take(classes, beams)[..., None])
+          & (classes[None, None, None, :] == embedding_lookup(classes, beams)[..., None])
           & valid[:, :, None, None])
     scores = jnp.where(ok, scores, -jnp.inf).reshape(width, b, t * v)
     top_score, top_idx = jax.lax.top_k(scores, n_cand)  # [W, B, n_cand]

@@ -20,7 +20,7 @@ from jax.sharding import PartitionSpec as P
 
 
 def embedding_lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
-  """Rows ``table[ids]``, shape ``ids.shape + (D,)``.
+  """Rows ``table[ids]``, shape ``ids.shape + table.shape[1:]``.
 
   Under an explicit-sharding mesh the output keeps the sharding of ``ids``
   (e.g. batch-sharded over ``data``), which a plain ``jnp.take`` cannot infer.
@@ -30,7 +30,8 @@ def embedding_lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
   spec = getattr(sharding, "spec", None)
   if spec is None:
     return jnp.take(table, ids, axis=0)
-  return table.at[ids].get(out_sharding=sharding.update(spec=P(*spec, None)))
+  row = (None,) * (table.ndim - 1)
+  return table.at[ids].get(out_sharding=sharding.update(spec=P(*spec, *row)))
 
 
 class EncoderBlock(nn.Module):

@@ -106,14 +106,26 @@ def _perturbed_loss(model: TextModel):
   return loss_at
 
 
-def _start(model: TextModel, params, batch, key, *, pad_id, init_mag, norm):
-  """``(tokens, labels, mask, δ₀, dropout key)`` of a batch."""
+class _Start(NamedTuple):
+  tokens: jax.Array
+  labels: jax.Array
+  mask: jax.Array
+  delta0: jax.Array
+  dropout_key: jax.Array
+  max_norm: object
+  step_size: object
+
+
+def _start(model: TextModel, hp: _Hparams, params, batch, key, count, pad_id):
+  """A batch's tokens, labels, mask, ``δ₀``, dropout key and radii at ``count``."""
+  max_norm, step_size, init_mag = hp.at(count)
   tokens, labels = batch["tokens"], batch["label"]
   mask = tokens != pad_id
   k_init, k_dropout = jax.random.split(key)
   embed_dim = jax.eval_shape(model.embed_fn, params, tokens).shape[-1]
-  delta0 = init_embedding_delta(k_init, mask, embed_dim, radius=init_mag, norm=norm)
-  return tokens, labels, mask, delta0, k_dropout
+  delta0 = init_embedding_delta(k_init, mask, embed_dim, radius=init_mag,
+                                norm=hp.norm)
+  return _Start(tokens, labels, mask, delta0, k_dropout, max_norm, step_size)
 
 
 def make_freelb_gradients(model: TextModel, *, max_norm, step_size,
@@ -150,7 +162,8 @@ def make_freelb_gradients(model: TextModel, *, max_norm, step_size,
   Returns:
     ``grads_fn(params, model_state, batch, key, count=0) -> (grads,
     model_state, metrics)``, ``count`` the update number that schedules
-    read; metrics: ``loss`` and ``accuracy`` averaged over the K perturbed
+    read; ``key`` is split into the key of ``δ₀`` and the dropout key that
+    the K passes share; metrics: ``loss`` and ``accuracy`` averaged over the K perturbed
     passes and ``delta_norm``, the batch mean of ``‖δ_K‖``.
 
   References:
@@ -162,29 +175,28 @@ def make_freelb_gradients(model: TextModel, *, max_norm, step_size,
                                has_aux=True)
 
   def grads_fn(params, model_state, batch, key, count=0):
-    eps, alpha, init = hp.at(count)
-    tokens, labels, mask, delta0, k_dropout = _start(
-        model, params, batch, key, pad_id=pad_id, init_mag=init, norm=hp.norm)
+    s = _start(model, hp, params, batch, key, count, pad_id)
+    data = (s.tokens, s.labels, s.mask, s.dropout_key)
     # The per-example δ gradient of a batch mean is scaled by 1/B; normalizing
     # makes that irrelevant, but undo it so the zero-norm clamp acts per example.
-    batch_size = tokens.shape[0]
+    batch_size = s.tokens.shape[0]
 
     def ascent(carry, _):
       acc, delta, model_state = carry
       (loss, (model_state, acc_t)), (g_params, g_delta) = grad_fn(
-          params, delta, model_state, tokens, labels, mask, k_dropout)
+          params, delta, model_state, *data)
       acc = jax.tree.map(lambda a, g: a + g / hp.n_steps, acc, g_params)
-      delta = embedding_ascent_step(delta, g_delta * batch_size, mask,
-                                    step_size=alpha, max_norm=eps, norm=hp.norm)
+      delta = embedding_ascent_step(delta, g_delta * batch_size, s.mask,
+                                    step_size=s.step_size, max_norm=s.max_norm,
+                                    norm=hp.norm)
       return (acc, delta, model_state), (loss, acc_t)
 
     zeros = jax.tree.map(jnp.zeros_like, params)
     (grads, delta, model_state), (losses, accs) = jax.lax.scan(
-        ascent, (zeros, delta0, model_state), None, length=hp.n_steps)
+        ascent, (zeros, s.delta0, model_state), None, length=hp.n_steps)
     if clean_pass:
       (_, (model_state, _)), (g_clean, _) = grad_fn(
-          params, jnp.zeros_like(delta0), model_state, tokens, labels, mask,
-          k_dropout)
+          params, jnp.zeros_like(s.delta0), model_state, *data)
       grads = jax.tree.map(lambda a, c: 0.5 * (a + c), grads, g_clean)
     metrics = {"loss": jnp.mean(losses), "accuracy": jnp.mean(accs),
                "delta_norm": jnp.mean(lp.lp_norm(delta, hp.norm))}
@@ -223,20 +235,20 @@ def make_embedding_pgd_gradients(model: TextModel, *, max_norm, step_size,
   param_grad = jax.value_and_grad(loss_at, argnums=0, has_aux=True)
 
   def grads_fn(params, model_state, batch, key, count=0):
-    eps, alpha, init = hp.at(count)
-    tokens, labels, mask, delta0, k_dropout = _start(
-        model, params, batch, key, pad_id=pad_id, init_mag=init, norm=hp.norm)
-    batch_size = tokens.shape[0]
+    s = _start(model, hp, params, batch, key, count, pad_id)
+    data = (s.tokens, s.labels, s.mask, s.dropout_key)
+    batch_size = s.tokens.shape[0]
 
     def ascent(delta, _):
-      g, _ = delta_grad(params, delta, model_state, tokens, labels, mask, k_dropout)
-      return embedding_ascent_step(delta, g * batch_size, mask, step_size=alpha,
-                                   max_norm=eps, norm=hp.norm), None
+      g, _ = delta_grad(params, delta, model_state, *data)
+      return embedding_ascent_step(delta, g * batch_size, s.mask,
+                                   step_size=s.step_size, max_norm=s.max_norm,
+                                   norm=hp.norm), None
 
-    delta, _ = jax.lax.scan(ascent, delta0, None, length=hp.n_steps)
+    delta, _ = jax.lax.scan(ascent, s.delta0, None, length=hp.n_steps)
     delta = jax.lax.stop_gradient(delta)
     (loss, (model_state, accuracy)), grads = param_grad(
-        params, delta, model_state, tokens, labels, mask, k_dropout)
+        params, delta, model_state, *data)
     metrics = {"loss": loss, "accuracy": accuracy,
                "delta_norm": jnp.mean(lp.lp_norm(delta, hp.norm))}
     return grads, model_state, metrics
