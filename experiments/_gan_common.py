@@ -97,8 +97,9 @@ def scan_chunk(step, draw_batch: Callable[..., Any], *, chunk_steps: int,
   def chunk(state, start, key, *data):
     def one(state, t):
       k_data, k_step = jax.random.split(jax.random.fold_in(key, t))
-      batch = jax.tree.map(lambda x: jax.sharding.reshard(x, P("data")),
-                           draw_batch(k_data, batch_size, *data))
+      batch = jax.tree.map(
+          lambda x: jax.lax.with_sharding_constraint(x, P("data")),
+          draw_batch(k_data, batch_size, *data))
       return step(state, batch, k_step)
 
     return jax.lax.scan(one, state, start + jnp.arange(chunk_steps))
