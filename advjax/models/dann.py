@@ -52,16 +52,25 @@ class MnistFeatures(nn.Module):
 
 
 def shallow_dann(*, width: int = 15, num_classes: int = 2,
-                 domain_hidden: tuple[int, ...] = ()) -> DannModules:
+                 domain_hidden: tuple[int, ...] = (),
+                 domain_activation: Callable[[jax.Array], jax.Array] = nn.tanh,
+                 ) -> DannModules:
   """The paper's shallow network for the inter-twinning moons.
 
   A sigmoid hidden layer of ``width`` units feeds a linear (softmax) label head
-  and a logistic domain head (``domain_hidden=()``; give hidden widths for an
-  MLP domain head instead).
+  and a domain head: logistic regression on the hidden layer as in the paper
+  (``domain_hidden=()``), or hidden layers of the given widths with
+  ``domain_activation`` (tanh by default: unlike ReLU its units cannot die,
+  which would silently switch the adversary off).
   """
+  if domain_hidden:
+    domain_head = nn.Sequential(
+        [ShallowFeatures(width=w, activation=domain_activation)
+         for w in domain_hidden] + [MLP(features=(), num_classes=1)])
+  else:
+    domain_head = MLP(features=(), num_classes=1)
   return DannModules(ShallowFeatures(width=width),
-                     MLP(features=(), num_classes=num_classes),
-                     MLP(features=tuple(domain_hidden), num_classes=1))
+                     MLP(features=(), num_classes=num_classes), domain_head)
 
 
 def mnist_dann(*, num_classes: int = 10) -> DannModules:
