@@ -59,7 +59,7 @@ PRESETS = {
     "default": Config(),
     "full": Config(seeds=64),
 }
-STAGES = {"source_only": 0.0, "dann": None}  # None: the λ schedule
+STAGES = {"source_only": 0.0, "dann": None}  # final λ; None: config.lam
 
 
 def _stack_data(config: Config):
@@ -80,32 +80,45 @@ def _stack_data(config: Config):
   }
 
 
-def _trainer(config: Config, lam):
-  modules = shallow_dann(width=config.width, domain_hidden=config.domain_hidden)
-  networks = linen_dann(*modules)
-  tx = optax.adamw(optax.cosine_decay_schedule(config.learning_rate, config.steps),
-                   weight_decay=config.weight_decay)
-  if lam is None:
-    lam = dann_lambda_schedule(total_steps=config.steps, gamma=config.gamma,
-                               max_value=config.lam)
-  step = make_dann_step(networks, tx, lam=lam)
+class _Trainer:
+  """Compiled once for both stages: the final λ is a traced argument."""
 
-  def init(key, data):
-    params, model_state = init_dann(*modules, key, data["source"]["image"][:2])
-    return TrainState.create(params, tx, model_state)
+  def __init__(self, config: Config, grid: np.ndarray):
+    self.config = config
+    modules = shallow_dann(width=config.width, domain_hidden=config.domain_hidden)
+    networks = linen_dann(*modules)
+    tx = optax.adamw(optax.cosine_decay_schedule(config.learning_rate, config.steps),
+                     weight_decay=config.weight_decay)
+    predict = make_dann_predict(networks)
 
-  def train_chunk(state, key, data, start):
-    batch = {"source": data["source"], "target": data["target"]}
+    def init(key, data):
+      params, model_state = init_dann(*modules, key, data["source"]["image"][:2])
+      return TrainState.create(params, tx, model_state)
 
-    def body(state, i):
-      return step(state, batch, jax.random.fold_in(key, i))
+    def train_chunk(state, key, data, start, lam_max):
+      lam = dann_lambda_schedule(total_steps=config.steps, gamma=config.gamma,
+                                 max_value=lam_max)
+      step = make_dann_step(networks, tx, lam=lam)
+      batch = {"source": data["source"], "target": data["target"]}
 
-    state, metrics = jax.lax.scan(body, state, start + jnp.arange(config.chunk))
-    return state, jax.tree.map(lambda m: m[-1], metrics)
+      def body(state, i):
+        return step(state, batch, jax.random.fold_in(key, i))
 
-  return (jax.jit(jax.vmap(init)),
-          jax.jit(jax.vmap(train_chunk, in_axes=(0, 0, 0, None))),
-          make_dann_predict(networks))
+      state, metrics = jax.lax.scan(body, state, start + jnp.arange(config.chunk))
+      return state, jax.tree.map(lambda m: m[-1], metrics)
+
+    def evaluate(state, data):
+      """Per-seed test accuracies, and seed 0's P(class 1) on the plot grid."""
+      accuracy = {
+          split: jax.vmap(lambda s, x, y: target_accuracy(predict(s, x)[0], y))(
+              state, data[split]["image"], data[split]["label"])
+          for split in ("source_test", "target_test")}
+      seed0 = jax.tree.map(lambda a: a[0], state)
+      return accuracy, jax.nn.softmax(predict(seed0, grid)[0])[:, 1]
+
+    self.init = jax.jit(jax.vmap(init))
+    self.train_chunk = jax.jit(jax.vmap(train_chunk, in_axes=(0, 0, 0, None, None)))
+    self.evaluate = jax.jit(evaluate)
 
 
 def _place(tree, mesh):
@@ -116,40 +129,38 @@ def _place(tree, mesh):
   return replicate(tree, mesh)
 
 
-def _train(run, stage, lam, data, keys, mesh):
+def _train(run, trainer, stage, lam_max, data, keys, mesh):
   config = run.config
-  init, train_chunk, predict = _trainer(config, lam)
-  state = init(keys, data)
+  state = trainer.init(keys, data)
   checkpointer = run.checkpointer(stage)
   state, done = checkpointer.restore(state)
   state = _place(state, mesh)
   with run.progress(total=config.steps, initial=done, desc=stage) as bar:
     for start in range(done, config.steps, config.chunk):
-      state, metrics = train_chunk(state, keys, data, start)
+      state, metrics = trainer.train_chunk(state, keys, data, start,
+                                           jnp.float32(lam_max))
       checkpointer.save(start + config.chunk, state)
       bar.update(config.chunk)
       bar.set_postfix(domain_acc=f"{float(jnp.mean(metrics['domain_accuracy'])):.2f}")
   checkpointer.close()
-  return state, predict
+  return state
 
 
-def _accuracy(predict, state, split):
-  return jax.jit(jax.vmap(lambda s, x, y: target_accuracy(predict(s, x)[0], y)))(
-      state, split["image"], split["label"])
+def _grid(data):
+  """A 250×200 grid around seed 0's training points, for the boundary plot."""
+  span = np.concatenate([data["source"]["image"][0], data["target"]["image"][0]])
+  lo, hi = span.min(0) - 0.5, span.max(0) + 0.5
+  return np.meshgrid(np.linspace(lo[0], hi[0], 250), np.linspace(lo[1], hi[1], 200))
 
 
-def _plot_boundaries(run, data, predictors, accuracy):
+def _plot_boundaries(run, data, grid, probabilities, accuracy):
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   xs, ys = data["source"]["image"][0], data["source"]["label"][0]
-  xt, yt = data["target"]["image"][0], data["target"]["label"][0]
-  span = np.concatenate([xs, xt])
-  lo, hi = span.min(0) - 0.5, span.max(0) + 0.5
-  gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 250), np.linspace(lo[1], hi[1], 200))
-  grid = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], -1), jnp.float32)
-  fig, axes = plt.subplots(1, len(predictors), figsize=(6 * len(predictors), 4.6))
-  for ax, (stage, (predict, state)) in zip(np.atleast_1d(axes), predictors.items()):
-    seed0 = jax.tree.map(lambda a: a[0], state)
-    prob = jax.nn.softmax(predict(seed0, grid)[0])[:, 1].reshape(gx.shape)
+  xt = data["target"]["image"][0]
+  gx, gy = grid
+  fig, axes = plt.subplots(1, len(probabilities), figsize=(6 * len(probabilities), 4.6))
+  for ax, (stage, prob) in zip(np.atleast_1d(axes), probabilities.items()):
+    prob = np.asarray(prob).reshape(gx.shape)
     ax.contourf(gx, gy, prob, levels=20, cmap="RdBu_r", alpha=0.35)
     ax.contour(gx, gy, prob, levels=[0.5], colors="k", linewidths=2)
     for label, colour in ((0, "tab:blue"), (1, "tab:red")):
@@ -180,21 +191,24 @@ def main(argv=None):
     raise ValueError(f"steps ({config.steps}) must be a multiple of chunk "
                      f"({config.chunk}).")
   mesh = data_mesh()
-  data = _place(jax.tree.map(jnp.asarray, _stack_data(config)), mesh)
+  data = _stack_data(config)
+  grid = _grid(data)
+  trainer = _Trainer(config, np.stack([g.ravel() for g in grid], -1).astype(np.float32))
+  data = _place(jax.tree.map(jnp.asarray, data), mesh)
   keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(0), s))(
       jnp.arange(config.seeds))
-  predictors, accuracy, results = {}, {}, {}
-  for stage, lam in STAGES.items():
-    state, predict = _train(run, stage, lam, data, keys, mesh)
-    predictors[stage] = (predict, state)
-    accuracy[stage] = np.asarray(_accuracy(predict, state, data["target_test"]))
-    source_accuracy = np.asarray(_accuracy(predict, state, data["source_test"]))
+  probabilities, accuracy, results = {}, {}, {}
+  for stage, lam_max in STAGES.items():
+    lam_max = config.lam if lam_max is None else lam_max
+    state = _train(run, trainer, stage, lam_max, data, keys, mesh)
+    split_accuracy, probabilities[stage] = trainer.evaluate(state, data)
+    accuracy[stage] = np.asarray(split_accuracy["target_test"])
     results[f"target_accuracy_{stage}"] = float(accuracy[stage].mean())
     results[f"target_accuracy_{stage}_std"] = float(accuracy[stage].std())
     results[f"target_accuracy_{stage}_min"] = float(accuracy[stage].min())
-    results[f"source_accuracy_{stage}"] = float(source_accuracy.mean())
+    results[f"source_accuracy_{stage}"] = float(split_accuracy["source_test"].mean())
   results["seeds"] = config.seeds
-  _plot_boundaries(run, data, predictors, accuracy)
+  _plot_boundaries(run, data, grid, probabilities, accuracy)
   _plot_per_seed(run, accuracy)
   run.write_results(results)
   rows = [{"model": stage,

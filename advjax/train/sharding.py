@@ -14,7 +14,10 @@ from jax.sharding import PartitionSpec as P
 def data_mesh(devices=None) -> jax.sharding.Mesh:
   """A mesh with one ``data`` axis over ``devices`` (default: all)."""
   devices = jax.devices() if devices is None else list(devices)
-  return jax.make_mesh((len(devices),), ("data",), devices=devices)
+  # Auto axes: XLA propagates shardings through the step, so library code
+  # needs no sharding annotations (recent JAX defaults to Explicit axes).
+  return jax.make_mesh((len(devices),), ("data",), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def shard_batch(batch, mesh: jax.sharding.Mesh):
