@@ -57,19 +57,22 @@ def test_patches_are_colour_images_in_range():
 
 
 def test_mnist_m_style_target_is_built_from_disjoint_digits():
-  shift = mnist_m_style(seed=0)
+  shift = mnist_m_style(n_train=200, n_test=50, seed=0)
   train, test = mnist_subset(n_test=1000, seed=0)
-  assert [len(s) for s in shift] == [2000, 500, 2000, 500]
-  # The source is the first half of each split, grey, replicated to RGB ...
+  assert [len(s) for s in shift] == [200, 50, 200, 50]
+  # The source comes from the first half of each split, grey, replicated to RGB ...
   np.testing.assert_array_equal(shift.source_train.image,
-                                np.repeat(train.image[:2000], 3, -1))
-  np.testing.assert_array_equal(shift.source_test.label, test.label[:500])
-  # ... the target uses the other half's digits and labels.
-  np.testing.assert_array_equal(shift.target_train.label, train.label[2000:])
-  np.testing.assert_array_equal(shift.target_test.label, test.label[500:])
+                                np.repeat(train.image[:200], 3, -1))
+  np.testing.assert_array_equal(shift.source_test.label, test.label[:50])
+  # ... the target from the other half's digits and labels.
+  np.testing.assert_array_equal(shift.target_train.label, train.label[2000:2200])
+  np.testing.assert_array_equal(shift.target_test.label, test.label[500:550])
   source_digits = {d.tobytes() for d in (train.image[:2000] > 0)}
   assert not source_digits & {d.tobytes() for d in (train.image[2000:] > 0)}
+  assert shift.target_train.image.shape[1:] == (28, 28, 3)
   assert shift.target_train.image.std(axis=-1).mean() > 0.05  # coloured
   assert 0.0 <= shift.target_train.image.min() and shift.target_train.image.max() <= 1.0
   with pytest.raises(ValueError, match="photo_fraction"):
     mnist_m_style(photo_fraction=1.5)
+  with pytest.raises(ValueError, match="n_train"):
+    mnist_m_style(n_train=2001)

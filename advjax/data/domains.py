@@ -162,16 +162,22 @@ def blend_digits(digits: np.ndarray, patches: np.ndarray) -> np.ndarray:
   return np.abs(patches - stroke).astype(np.float32)
 
 
-def mnist_m_style(*, photo_fraction: float = 0.5, seed: int = 0) -> DomainShift:
+def mnist_m_style(*, photo_fraction: float = 0.5, n_train: int = 2000,
+                  n_test: int = 500, seed: int = 0) -> DomainShift:
   """MNIST (grey) → an MNIST-M-style target (digits blended into colour).
 
-  The offline 5,000-image MNIST subset is split in two disjoint halves: the
-  source keeps its grey digits (replicated to 3 channels), the target's
-  digits are blended as in MNIST-M into patches, a ``photo_fraction`` of
-  them from scikit-learn's two sample photographs (:func:`photo_patches`) and
-  the rest procedural textures (:func:`texture_patches`). Splits: 2,000 /
-  500 source train/test, 2,000 / 500 target train/test, images
-  ``[N, 28, 28, 3]``.
+  The offline 5,000-image MNIST subset (4,000 train / 1,000 test) is split in
+  two disjoint halves: the source keeps its grey digits (replicated to 3
+  channels), the target's digits are blended as in MNIST-M into patches, a
+  ``photo_fraction`` of them from scikit-learn's two sample photographs
+  (:func:`photo_patches`) and the rest procedural textures
+  (:func:`texture_patches`). Images are ``[N, 28, 28, 3]``.
+
+  Args:
+    photo_fraction: the share of target patches cut from the photographs.
+    n_train: training images per domain, at most 2,000.
+    n_test: test images per domain, at most 500.
+    seed: the MNIST split and the patches.
 
   References:
     Ganin et al., 2016, section 5.2.2. https://arxiv.org/abs/1505.07818
@@ -179,13 +185,18 @@ def mnist_m_style(*, photo_fraction: float = 0.5, seed: int = 0) -> DomainShift:
   if not 0.0 <= photo_fraction <= 1.0:
     raise ValueError(
         f"`photo_fraction` must lie in [0, 1]; got {photo_fraction!r}.")
+  _checks.count(n_train, name="n_train", minimum=1)
+  _checks.count(n_test, name="n_test", minimum=1)
+  if n_train > 2000 or n_test > 500:
+    raise ValueError("`n_train` must be <= 2000 and `n_test` <= 500 (half of the "
+                     f"MNIST subset's splits); got {n_train} and {n_test}.")
   train, test = mnist_subset(n_test=1000, seed=seed)
   rng = np.random.default_rng(seed)
 
-  def halves(split):
+  def halves(split, n):
     half = len(split) // 2
-    return (Split(split.image[:half], split.label[:half]),
-            Split(split.image[half:], split.label[half:]))
+    return (Split(split.image[:n], split.label[:n]),
+            Split(split.image[half:half + n], split.label[half:half + n]))
 
   def grey_to_rgb(split):
     return Split(np.repeat(split.image, 3, axis=-1), split.label)
@@ -198,6 +209,7 @@ def mnist_m_style(*, photo_fraction: float = 0.5, seed: int = 0) -> DomainShift:
     patches[~from_photo] = texture_patches(rng, int((~from_photo).sum()))
     return Split(blend_digits(split.image, patches), split.label)
 
-  (source_train, target_train), (source_test, target_test) = halves(train), halves(test)
+  (source_train, target_train) = halves(train, n_train)
+  (source_test, target_test) = halves(test, n_test)
   return DomainShift(grey_to_rgb(source_train), grey_to_rgb(source_test),
                      colourize(target_train), colourize(target_test))

@@ -41,35 +41,50 @@ class MnistFeatures(nn.Module):
 
   ReLU after each convolution, 2×2 max-pooling, VALID padding (as in the
   original Caffe model: 28 → 24 → 12 → 8 → 4), flattened to 768 features.
+  ``dropout_rate > 0`` adds channel dropout after the second convolution when
+  training (not in the paper; common in re-implementations).
   """
+  dropout_rate: float = 0.0
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
-    del train
     x = max_pool_2x2(nn.relu(nn.Conv(32, (5, 5), padding="VALID")(x)))
-    x = max_pool_2x2(nn.relu(nn.Conv(48, (5, 5), padding="VALID")(x)))
+    x = nn.Conv(48, (5, 5), padding="VALID")(x)
+    if self.dropout_rate:
+      x = nn.Dropout(self.dropout_rate, broadcast_dims=(1, 2),
+                     deterministic=not train)(x)
+    x = max_pool_2x2(nn.relu(x))
     return x.reshape(x.shape[0], -1)
 
 
 def shallow_dann(*, width: int = 15, num_classes: int = 2,
-                 domain_hidden: tuple[int, ...] = ()) -> DannModules:
+                 domain_hidden: tuple[int, ...] = (),
+                 domain_activation: Callable[[jax.Array], jax.Array] = nn.tanh,
+                 ) -> DannModules:
   """The paper's shallow network for the inter-twinning moons.
 
   A sigmoid hidden layer of ``width`` units feeds a linear (softmax) label head
-  and a logistic domain head (``domain_hidden=()``; give hidden widths for an
-  MLP domain head instead).
+  and a domain head: logistic regression on the hidden layer as in the paper
+  (``domain_hidden=()``), or hidden layers of the given widths with
+  ``domain_activation`` (tanh by default: unlike ReLU its units cannot die,
+  which would silently switch the adversary off).
   """
+  if domain_hidden:
+    domain_head = nn.Sequential(  # a tuple keeps the module hashable
+        tuple(ShallowFeatures(width=w, activation=domain_activation)
+              for w in domain_hidden) + (MLP(features=(), num_classes=1),))
+  else:
+    domain_head = MLP(features=(), num_classes=1)
   return DannModules(ShallowFeatures(width=width),
-                     MLP(features=(), num_classes=num_classes),
-                     MLP(features=tuple(domain_hidden), num_classes=1))
+                     MLP(features=(), num_classes=num_classes), domain_head)
 
 
-def mnist_dann(*, num_classes: int = 10) -> DannModules:
+def mnist_dann(*, num_classes: int = 10, dropout_rate: float = 0.0) -> DannModules:
   """The paper's MNIST → MNIST-M architecture.
 
-  :class:`MnistFeatures`; label head fc100 → fc100 → fc``num_classes``; domain
-  head fc100 → fc1 (ReLU between layers).
+  :class:`MnistFeatures` (with ``dropout_rate``); label head fc100 → fc100 →
+  fc``num_classes``; domain head fc100 → fc1 (ReLU between layers).
   """
-  return DannModules(MnistFeatures(),
+  return DannModules(MnistFeatures(dropout_rate=dropout_rate),
                      MLP(features=(100, 100), num_classes=num_classes),
                      MLP(features=(100,), num_classes=1))
