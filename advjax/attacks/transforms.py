@@ -29,6 +29,34 @@ def _uniform(key, shape, lo, hi):
   return jax.random.uniform(key, shape, jnp.float32, lo, hi)
 
 
+def affine(x: jax.Array, *, angle, scale, shift, fill: float = 0.0) -> jax.Array:
+  """Rotates (counter-clockwise by ``angle`` radians, about the centre), scales
+  and shifts (``[B, 2]`` pixels, rows then columns) each NHWC image, with
+  bilinear resampling and ``fill`` outside. Linear, hence differentiable, in
+  ``x``; ``angle`` and ``scale`` are ``[B]``."""
+  _checks.floating_batch(x, name="x", min_ndim=4)
+  b, h, w, _ = x.shape
+  angle = jnp.broadcast_to(jnp.asarray(angle, jnp.float32), (b,))
+  scale = jnp.broadcast_to(jnp.asarray(scale, jnp.float32), (b,))
+  shift = jnp.broadcast_to(jnp.asarray(shift, jnp.float32), (b, 2))
+  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
+                            jnp.arange(w, dtype=jnp.float32), indexing="ij")
+  cr, cc = (h - 1) / 2.0, (w - 1) / 2.0
+
+  def one(img, th, sc, sh):
+    # Inverse map: output pixel p <- R(-θ)(p - centre - shift)/scale + centre,
+    # with rows pointing down (so +θ turns the picture counter-clockwise).
+    dr, dc = rows - cr - sh[0], cols - cc - sh[1]
+    cos, sin = jnp.cos(th), jnp.sin(th)
+    src_r = (cos * dr + sin * dc) / sc + cr
+    src_c = (-sin * dr + cos * dc) / sc + cc
+    resample = lambda ch: ndimage.map_coordinates(
+        ch, [src_r, src_c], order=1, mode="constant", cval=fill)
+    return jax.vmap(resample, in_axes=-1, out_axes=-1)(img)
+
+  return jax.vmap(one)(x.astype(jnp.float32), angle, scale, shift).astype(x.dtype)
+
+
 def random_affine(*, max_degrees: float = 15.0, max_shift: float = 2.0,
                   scale=(0.9, 1.1), fill: float = 0.0) -> Transform:
   """Random rotation about the centre, isotropic scaling and translation.
@@ -46,27 +74,12 @@ def random_affine(*, max_degrees: float = 15.0, max_shift: float = 2.0,
 
   def transform(key, x):
     _checks.floating_batch(x, name="x", min_ndim=4)
-    b, h, w, c = x.shape
+    b = x.shape[0]
     k1, k2, k3 = jax.random.split(key, 3)
     theta = _uniform(k1, (b,), -max_rad, max_rad)
     s = _uniform(k2, (b,), s_lo, s_hi) if s_hi > s_lo else jnp.full((b,), s_lo)
     shift = _uniform(k3, (b, 2), -max_shift, max_shift)
-    rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
-                              jnp.arange(w, dtype=jnp.float32), indexing="ij")
-    cr, cc = (h - 1) / 2.0, (w - 1) / 2.0
-
-    def one(img, th, sc, sh):
-      # Inverse map: output pixel p <- R(-θ)(p - centre - shift)/scale + centre.
-      dr, dc = rows - cr - sh[0], cols - cc - sh[1]
-      cos, sin = jnp.cos(th), jnp.sin(th)
-      src_r = (cos * dr + sin * dc) / sc + cr
-      src_c = (-sin * dr + cos * dc) / sc + cc
-      resample = lambda ch: ndimage.map_coordinates(
-          ch, [src_r, src_c], order=1, mode="constant", cval=fill)
-      return jax.vmap(resample, in_axes=-1, out_axes=-1)(img)
-
-    out = jax.vmap(one)(x.astype(jnp.float32), theta, s, shift)
-    return out.astype(x.dtype)
+    return affine(x, angle=theta, scale=s, shift=shift, fill=fill)
 
   return transform
 
