@@ -58,7 +58,8 @@ def blackbox_pgd(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
   ``early_stop`` an example stops (its point frozen, no more queries counted)
   as soon as its loss is positive; otherwise all ``n_steps`` run. Per example
   the highest-loss point queried is returned. Shapes never change: finished
-  examples are masked, not removed, so their compute is spent but not counted.
+  examples are masked, not removed, so their compute is spent but not counted;
+  the loop ends early once every example has stopped.
 
   Args:
     loss_fn: ``x -> [B]`` margin-style loss, only evaluated.
@@ -101,10 +102,10 @@ def blackbox_pgd(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
     return loss <= 0 if early_stop else jnp.ones(loss.shape, bool)
 
   loss0 = evaluate(x32)
-  init = (x32, x32, loss0, jnp.ones(x.shape[0], jnp.int32))
+  init = (jnp.int32(0), x32, x32, loss0, jnp.ones(x.shape[0], jnp.int32))
 
-  def body(i, carry):
-    xc, best_x, best_loss, count = carry
+  def body(carry):
+    i, xc, best_x, best_loss, count = carry
     active = is_active(best_loss)
     g = grad_fn(xc.astype(x.dtype), jax.random.fold_in(key, i)).astype(jnp.float32)
     step = alpha * lp.steepest_ascent(g, p)
@@ -114,7 +115,11 @@ def blackbox_pgd(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
     best_x = jnp.where(_bcast(better, x32), x_new, best_x)
     best_loss = jnp.where(better, loss_new, best_loss)
     xc = jnp.where(_bcast(active, x32), x_new, xc)
-    return xc, best_x, best_loss, count + active.astype(jnp.int32) * per_step
+    return i + 1, xc, best_x, best_loss, count + active.astype(jnp.int32) * per_step
 
-  _, best_x, best_loss, count = jax.lax.fori_loop(0, n_steps, body, init)
+  def not_done(carry):  # exits early once every example has stopped
+    i, _, _, best_loss, _ = carry
+    return (i < n_steps) & jnp.any(is_active(best_loss))
+
+  _, _, best_x, best_loss, count = jax.lax.while_loop(not_done, body, init)
   return BlackBoxResult(best_x.astype(x.dtype), count, best_loss > 0, best_loss)

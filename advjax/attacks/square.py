@@ -109,7 +109,7 @@ def square_attack(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
   paper's margin loss, AutoAttack's Square), ``attacks.targeted(...,
   loss="margin")`` or any black-box score. An example stops as soon as its
   loss is positive (masks; finished examples still flow through the batch
-  but are not counted). The budget is exact: one query for the initial
+  but are not counted) and the loop ends when all have succeeded. The budget is exact: one query for the initial
   point and one per step, ``n_queries`` in all.
 
   Args:
@@ -166,8 +166,8 @@ def square_attack(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
     propose = _l2_proposal(x32, eps_b, lo, hi, sides)
   sides_j = jnp.asarray(sides)
 
-  def body(i, carry):
-    best_x, best_loss, count = carry
+  def body(carry):
+    i, best_x, best_loss, count = carry
     active = best_loss <= 0
     k = jax.random.fold_in(k_loop, i)
     x_new = propose(k, best_x, sides_j[i], i)
@@ -175,10 +175,14 @@ def square_attack(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
     better = active & (loss_new > best_loss)
     best_x = jnp.where(better[:, None, None, None], x_new, best_x)
     best_loss = jnp.where(better, loss_new, best_loss)
-    return best_x, best_loss, count + active.astype(jnp.int32)
+    return i + 1, best_x, best_loss, count + active.astype(jnp.int32)
 
-  init = (x_init, evaluate(x_init), jnp.ones((b,), jnp.int32))
-  best_x, best_loss, count = jax.lax.fori_loop(0, n_queries - 1, body, init)
+  def not_done(carry):  # exits early once every example is adversarial
+    i, _, best_loss, _ = carry
+    return (i < n_queries - 1) & jnp.any(best_loss <= 0)
+
+  init = (jnp.int32(0), x_init, evaluate(x_init), jnp.ones((b,), jnp.int32))
+  _, best_x, best_loss, count = jax.lax.while_loop(not_done, body, init)
   return BlackBoxResult(best_x.astype(x.dtype), count, best_loss > 0, best_loss)
 
 
