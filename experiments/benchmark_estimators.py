@@ -13,7 +13,10 @@ the Adversarial Robustness Toolbox's NES estimator, on the same model.
 * Square: counted queries per second of ``attacks.square_attack`` at a radius
   too small to succeed, so the whole budget runs.
 
-Times are medians over ``repeats`` after a warm-up call. Writes
+Measured on the SmallCNN and on an MLP (keys prefixed ``mlp_``): the gain of
+vectorizing grows as the model gets cheaper, since ART's per-example loop and
+per-row loss then dominate. Times are medians over ``repeats`` after a
+warm-up call. Writes
 ``results.json`` to the workdir (default ``runs/benchmark_estimators``).
 """
 from __future__ import annotations
@@ -38,11 +41,12 @@ class Config:
   batch: int = 32
   n_samples: int = 50
   repeats: int = 3
+  models: tuple = ("small_cnn", "mlp")
   seed: int = 0
 
 
 PRESETS = {
-    "smoke": Config(batch=4, n_samples=8, repeats=1),
+    "smoke": Config(batch=4, n_samples=8, repeats=1, models=("mlp",)),
     "default": Config(),
     "full": Config(batch=128, n_samples=100, repeats=5),
 }
@@ -64,10 +68,14 @@ def _cosine(a, b):
                                            np.linalg.norm(b, axis=1) + 1e-12)))
 
 
+_MODELS = {"small_cnn": models.SmallCNN, "mlp": models.MLP}
+
+
 def bench_estimators(*, batch: int = 32, n_samples: int = 50, repeats: int = 3,
-                     key: jax.Array, sigma: float = 1e-3,
+                     key: jax.Array, model: str = "small_cnn", sigma: float = 1e-3,
                      square_queries: int = 200) -> dict:
-  """Queries per second of NES (advjax vs ART) and of Square, on a SmallCNN.
+  """Queries per second of NES (advjax vs ART) and of Square on one MNIST-sized
+  model (``"small_cnn"`` or ``"mlp"``, randomly initialised).
 
   Returns flat numeric results: ``nes_queries_per_second_advjax``,
   ``nes_queries_per_second_art``, ``nes_speedup_vs_art``,
@@ -76,7 +84,9 @@ def bench_estimators(*, batch: int = 32, n_samples: int = 50, repeats: int = 3,
   from art.estimators.classification import BlackBoxClassifier  # pylint: disable=import-outside-toplevel
   from art.estimators.classification import QueryEfficientGradientEstimationClassifier  # pylint: disable=import-outside-toplevel,line-too-long
   k_init, k_x, k_est, k_sq = jax.random.split(key, 4)
-  module = models.SmallCNN()
+  if model not in _MODELS:
+    raise ValueError(f"`model` must be one of {sorted(_MODELS)}; got {model!r}.")
+  module = _MODELS[model]()
   x = jax.random.uniform(k_x, (batch, 28, 28, 1), jnp.float32)
   variables = module.init(k_init, x[:1])
   logits_fn = jax.jit(lambda z: module.apply(variables, z))
@@ -123,8 +133,12 @@ def bench_estimators(*, batch: int = 32, n_samples: int = 50, repeats: int = 3,
 def main(argv=None):
   run, _ = common.setup("benchmark_estimators", PRESETS, argv)
   cfg = run.config
-  results = bench_estimators(batch=cfg.batch, n_samples=cfg.n_samples,
-                             repeats=cfg.repeats, key=jax.random.key(cfg.seed))
+  results = {}
+  for i, name in enumerate(cfg.models):  # the first model's keys are unprefixed
+    out = bench_estimators(batch=cfg.batch, n_samples=cfg.n_samples,
+                           repeats=cfg.repeats, key=jax.random.key(cfg.seed),
+                           model=name)
+    results.update({(k if i == 0 else f"{name}_{k}"): v for k, v in out.items()})
   results["batch"] = cfg.batch
   results["n_samples"] = cfg.n_samples
   run.write_results(results)

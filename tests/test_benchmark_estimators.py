@@ -6,7 +6,8 @@ from experiments import benchmark_estimators
 
 def test_bench_estimators_smoke(tmp_path):
   results = benchmark_estimators.bench_estimators(
-      batch=2, n_samples=4, repeats=1, key=jax.random.key(0), square_queries=10)
+      batch=2, n_samples=4, repeats=1, key=jax.random.key(0), model="mlp",
+      square_queries=10)
   for key in ("nes_queries_per_second_advjax", "nes_queries_per_second_art",
               "nes_speedup_vs_art", "square_queries_per_second"):
     assert results[key] > 0, key
