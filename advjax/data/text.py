@@ -244,3 +244,77 @@ def sst2(*, max_len: int = 48, vocab_size: int = 10000, data_dir: str | None = N
   vocab = Vocabulary.build(train_text, max_size=vocab_size)
   return (TextSplit(vocab.encode(train_text, max_len), train_label),
           TextSplit(vocab.encode(test_text, max_len), test_label), vocab)
+
+
+MASK = "[mask]"
+CLS = "[cls]"
+
+
+def markov_corpus(*, n_train: int = 20000, n_test: int = 1000, n_words: int = 256,
+                  n_chains: int = 4, branching: int = 8, zipf_exponent: float = 1.0,
+                  min_len: int = 12, max_len: int = 32,
+                  seed: int = 0) -> tuple[TextSplit, TextSplit, Vocabulary]:
+  """A synthetic language of ``n_chains`` Zipfian Markov chains over one vocabulary.
+
+  Chain ``k`` gives each word ``branching`` random successors with Zipfian
+  probabilities ``∝ 1/rank^s`` and starts from a Zipfian distribution over
+  a random order of the words. A sentence is ``[cls]`` followed by a walk of
+  ``min_len − 1 … max_len − 1`` words of one chain; its label is the chain.
+  All chains share the words, so which chain wrote a sentence shows in its
+  *transitions* rather than in which words it holds; a masked language model
+  has to infer that latent chain to predict masked words well, which is what
+  makes pretraining on the unlabelled corpus useful for classifying the
+  chain from a few labelled sentences.
+
+  Args:
+    n_train: training sentences (labels included; pretraining ignores them).
+    n_test: test sentences (same chains, a disjoint random stream).
+    n_words: words of the language (plus ``<pad>``, ``<unk>``, ``[mask]``,
+      ``[cls]``).
+    n_chains: chains, i.e. classes.
+    branching: successors per word per chain.
+    zipf_exponent: ``s`` of the successor and start distributions.
+    min_len: shortest sentence, ``[cls]`` included (>= 2).
+    max_len: padded length and longest sentence.
+    seed: the chains and the sentences.
+
+  Returns:
+    ``(train, test, vocab)``: :class:`TextSplit` s of ``[N, max_len]`` ids
+    (``[cls]`` first, 0-padded) and the chain labels; ``vocab`` holds the
+    special words ``<pad>`` (0), ``<unk>`` (1), ``[mask]`` (2), ``[cls]`` (3).
+  """
+  for name, value, low in (("n_words", n_words, 2), ("n_chains", n_chains, 2),
+                           ("branching", branching, 1), ("min_len", min_len, 2),
+                           ("n_train", n_train, 1), ("n_test", n_test, 1)):
+    if int(value) != value or value < low:
+      raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+  if branching > n_words:
+    raise ValueError(f"`branching` must be <= n_words = {n_words}; got {branching}.")
+  if max_len < min_len:
+    raise ValueError(f"`max_len` must be >= min_len = {min_len}; got {max_len}.")
+  if zipf_exponent < 0:
+    raise ValueError(f"`zipf_exponent` must be >= 0; got {zipf_exponent!r}.")
+  vocab = Vocabulary([MASK, CLS] + [f"w{i}" for i in range(n_words)])
+  first = vocab.index["w0"]
+  rng = np.random.default_rng(seed)
+  zipf = 1.0 / np.arange(1, n_words + 1) ** zipf_exponent
+  succ_p = zipf[:branching] / zipf[:branching].sum()
+  start_p = zipf / zipf.sum()
+  successors = np.stack([  # [chains, words, branching]
+      np.stack([rng.choice(n_words, branching, replace=False) for _ in range(n_words)])
+      for _ in range(n_chains)])
+  start_order = np.stack([rng.permutation(n_words) for _ in range(n_chains)])
+
+  def draw(n, stream):
+    r = np.random.default_rng([seed, stream])
+    labels = r.integers(n_chains, size=n).astype(np.int32)
+    lengths = r.integers(min_len, max_len + 1, size=n)
+    out = np.zeros((n, max_len), np.int32)
+    out[:, 0] = vocab.index[CLS]
+    word = start_order[labels, r.choice(n_words, size=n, p=start_p)]
+    for t in range(1, max_len):
+      out[:, t] = np.where(t < lengths, first + word, vocab.pad_id)
+      word = successors[labels, word, r.choice(branching, size=n, p=succ_p)]
+    return TextSplit(out, labels)
+
+  return draw(n_train, 1), draw(n_test, 2), vocab
