@@ -28,6 +28,12 @@ def setup():
   return state, batch
 
 
+@pytest.fixture(scope="module")
+def cgan_step():
+  return jax.jit(train.make_pix2pix_step(
+      train.linen_apply(GEN), train.linen_apply(DISC), TX, TX, l1_weight=0.0))
+
+
 @pytest.mark.parametrize("size,n,side", [(28, 1, 12), (28, 2, 5), (32, 1, 14),
                                          (64, 3, 6), (256, 3, 30)])
 def test_patchgan_output_grid(size, n, side):
@@ -63,11 +69,9 @@ def test_unet_shapes_range_and_errors():
                    jax.ShapeDtypeStruct((1, 30, 30, 1), jnp.float32))
 
 
-def test_l1_weight_zero_is_a_conditional_gan_step(setup):
+def test_l1_weight_zero_is_a_conditional_gan_step(setup, cgan_step):
   state, batch = setup
-  step = jax.jit(train.make_pix2pix_step(
-      train.linen_apply(GEN), train.linen_apply(DISC), TX, TX, l1_weight=0.0))
-  new, m = step(state, batch, jax.random.key(5))
+  new, m = cgan_step(state, batch, jax.random.key(5))
 
   # The same step written out: D on patches of concat(x, ·), loss × ½, then G
   # on the non-saturating loss against the updated D.
@@ -107,12 +111,11 @@ def test_l1_only_step_leaves_discriminator_untouched(setup):
   assert float(m["g_loss"]) == pytest.approx(100 * float(m["l1"]), rel=1e-5)
 
 
-def test_sharded_step_equals_unsharded(setup):
+def test_sharded_step_equals_unsharded(setup, cgan_step):
   state, batch = setup
-  step = jax.jit(train.make_pix2pix_step(
-      train.linen_apply(GEN), train.linen_apply(DISC), TX, TX))
-  key = jax.random.key(7)
-  ref = step(state, batch, key)
+  step = cgan_step
+  key = jax.random.key(5)
+  ref = step(state, batch, key)  # cached: the same call as the test above
   mesh = train.data_mesh()
   assert mesh.shape["data"] == 8
   out = step(train.replicate(state, mesh), train.shard_batch(batch, mesh), key)

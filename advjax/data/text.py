@@ -252,19 +252,22 @@ CLS = "[cls]"
 
 def markov_corpus(*, n_train: int = 20000, n_test: int = 1000, n_words: int = 256,
                   n_chains: int = 4, branching: int = 8, zipf_exponent: float = 1.0,
-                  min_len: int = 12, max_len: int = 32,
+                  topic_exponent: float = 1.0, min_len: int = 12, max_len: int = 32,
                   seed: int = 0) -> tuple[TextSplit, TextSplit, Vocabulary]:
   """A synthetic language of ``n_chains`` Zipfian Markov chains over one vocabulary.
 
-  Chain ``k`` gives each word ``branching`` random successors with Zipfian
-  probabilities ``∝ 1/rank^s`` and starts from a Zipfian distribution over
-  a random order of the words. A sentence is ``[cls]`` followed by a walk of
-  ``min_len − 1 … max_len − 1`` words of one chain; its label is the chain.
-  All chains share the words, so which chain wrote a sentence shows in its
-  *transitions* rather than in which words it holds; a masked language model
-  has to infer that latent chain to predict masked words well, which is what
-  makes pretraining on the unlabelled corpus useful for classifying the
-  chain from a few labelled sentences.
+  Chain ``k`` ranks the words in its own random order. It starts from a
+  word drawn Zipfian (``∝ 1/rank^s``) in that order, and gives each word
+  ``branching`` successors, drawn without replacement with probabilities
+  ``∝ 1/rank^topic_exponent`` in that order and then followed with Zipfian
+  probabilities ``∝ 1/i^s``, ``i = 1 … branching``. A sentence is ``[cls]``
+  followed by a walk of ``min_len − 1 … max_len − 1`` words of one chain;
+  its label is the chain. All chains share all words: a chain shows in
+  which words co-occur (its "topic") and in its transitions, both learnable
+  from unlabelled text. A masked language model has to infer the latent
+  chain to predict masked words well, which is what makes pretraining on
+  the unlabelled corpus useful for classifying the chain from a few
+  labelled sentences, where rare words are seen too seldom to be learnt.
 
   Args:
     n_train: training sentences (labels included; pretraining ignores them).
@@ -274,6 +277,9 @@ def markov_corpus(*, n_train: int = 20000, n_test: int = 1000, n_words: int = 25
     n_chains: chains, i.e. classes.
     branching: successors per word per chain.
     zipf_exponent: ``s`` of the successor and start distributions.
+    topic_exponent: how strongly a chain prefers its own frequent words when
+      choosing successors (0: successors uniform over all words, so chains
+      differ only in their transitions).
     min_len: shortest sentence, ``[cls]`` included (>= 2).
     max_len: padded length and longest sentence.
     seed: the chains and the sentences.
@@ -292,18 +298,27 @@ def markov_corpus(*, n_train: int = 20000, n_test: int = 1000, n_words: int = 25
     raise ValueError(f"`branching` must be <= n_words = {n_words}; got {branching}.")
   if max_len < min_len:
     raise ValueError(f"`max_len` must be >= min_len = {min_len}; got {max_len}.")
-  if zipf_exponent < 0:
-    raise ValueError(f"`zipf_exponent` must be >= 0; got {zipf_exponent!r}.")
+  for name, value in (("zipf_exponent", zipf_exponent),
+                      ("topic_exponent", topic_exponent)):
+    if value < 0:
+      raise ValueError(f"`{name}` must be >= 0; got {value!r}.")
   vocab = Vocabulary([MASK, CLS] + [f"w{i}" for i in range(n_words)])
   first = vocab.index["w0"]
   rng = np.random.default_rng(seed)
   zipf = 1.0 / np.arange(1, n_words + 1) ** zipf_exponent
   succ_p = zipf[:branching] / zipf[:branching].sum()
   start_p = zipf / zipf.sum()
+  topic_p = 1.0 / np.arange(1, n_words + 1) ** topic_exponent
+  topic_p /= topic_p.sum()
+  # Chain k ranks the words in its own random order; the start word and
+  # every word's successors are drawn Zipfian in that order, so each chain
+  # also has its own "topic" of frequent words.
+  order = np.stack([rng.permutation(n_words) for _ in range(n_chains)])
   successors = np.stack([  # [chains, words, branching]
-      np.stack([rng.choice(n_words, branching, replace=False) for _ in range(n_words)])
-      for _ in range(n_chains)])
-  start_order = np.stack([rng.permutation(n_words) for _ in range(n_chains)])
+      np.stack([order[k][rng.choice(n_words, branching, replace=False, p=topic_p)]
+                for _ in range(n_words)])
+      for k in range(n_chains)])
+  start_order = order
 
   def draw(n, stream):
     r = np.random.default_rng([seed, stream])
