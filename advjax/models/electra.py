@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from advjax.models.transformer import EncoderStack
 from advjax.models.transformer import TransformerEncoder
