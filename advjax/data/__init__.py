@@ -1,7 +1,9 @@
 """Datasets: offline sources from packages, TFDS, synthetic generators."""
 from advjax.data.domains import blend_digits
 from advjax.data.domains import DomainShift
+from advjax.data.domains import mnist_m_pairs
 from advjax.data.domains import mnist_m_style
+from advjax.data.domains import PairedSplit
 from advjax.data.domains import photo_patches
 from advjax.data.domains import texture_patches
 from advjax.data.domains import two_moons
@@ -14,6 +16,7 @@ from advjax.data.split import stratified_split
 from advjax.data.synthetic import GaussianMixture
 from advjax.data.synthetic import grid_mixture
 from advjax.data.synthetic import ring_mixture
+from advjax.data.text import markov_corpus
 from advjax.data.text import polarity
 from advjax.data.text import sst2
 from advjax.data.text import synthetic_sentiment
@@ -35,8 +38,11 @@ __all__ = [
     "iterate_batches",
     "iterate_tfds_batches",
     "load_tfds",
+    "markov_corpus",
+    "mnist_m_pairs",
     "mnist_m_style",
     "mnist_subset",
+    "PairedSplit",
     "photo_patches",
     "polarity",
     "ring_mixture",

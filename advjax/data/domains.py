@@ -18,6 +18,17 @@ from advjax.data.split import Split
 _MOONS_CENTER = np.array([0.5, 0.25], np.float32)
 
 
+class PairedSplit(NamedTuple):
+  """Aligned image pairs: ``source [N, H, W, Cs]`` → ``target [N, H, W, Ct]``,
+  float32 in ``[0, 1]``, and the digit ``label [N]`` int32."""
+  source: np.ndarray
+  target: np.ndarray
+  label: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.label)
+
+
 class DomainShift(NamedTuple):
   """Source and target train/test splits of one adaptation task."""
   source_train: Split
@@ -213,3 +224,49 @@ def mnist_m_style(*, photo_fraction: float = 0.5, n_train: int = 2000,
   (source_test, target_test) = halves(test, n_test)
   return DomainShift(grey_to_rgb(source_train), grey_to_rgb(source_test),
                      colourize(target_train), colourize(target_test))
+
+
+def mnist_m_pairs(*, photo_fraction: float = 0.5, n_train: int = 4000,
+                  n_test: int = 1000, seed: int = 0) -> tuple[PairedSplit, PairedSplit]:
+  """Paired image translation: each grey MNIST digit → its MNIST-M-style colouring.
+
+  The same blend as :func:`mnist_m_style` (:func:`blend_digits` into
+  :func:`photo_patches` / :func:`texture_patches`), but source and target are
+  the *same* digit, so the pairs are aligned pixel for pixel. The background
+  is not determined by the input: the mapping is one-to-many, the setting in
+  which an L1 loss alone averages the possible outputs into a blur.
+
+  Args:
+    photo_fraction: the share of patches cut from the photographs.
+    n_train: training pairs, at most 4,000 (the MNIST subset's train split).
+    n_test: test pairs, at most 1,000.
+    seed: the MNIST split and the patches.
+
+  Returns:
+    ``(train, test)`` :class:`PairedSplit` with ``source [N, 28, 28, 1]`` and
+    ``target [N, 28, 28, 3]``.
+
+  References:
+    Ganin et al., 2016, section 5.2.2. https://arxiv.org/abs/1505.07818
+    Isola et al., 2017 (pix2pix). https://arxiv.org/abs/1611.07004
+  """
+  if not 0.0 <= photo_fraction <= 1.0:
+    raise ValueError(
+        f"`photo_fraction` must lie in [0, 1]; got {photo_fraction!r}.")
+  _checks.count(n_train, name="n_train", minimum=1)
+  _checks.count(n_test, name="n_test", minimum=1)
+  if n_train > 4000 or n_test > 1000:
+    raise ValueError("`n_train` must be <= 4000 and `n_test` <= 1000 (the MNIST "
+                     f"subset's splits); got {n_train} and {n_test}.")
+  train, test = mnist_subset(n_test=1000, seed=seed)
+  rng = np.random.default_rng(seed)
+
+  def pairs(split, n):
+    digits = split.image[:n]
+    from_photo = rng.random(n) < photo_fraction
+    patches = np.empty((n, 28, 28, 3), np.float32)
+    patches[from_photo] = photo_patches(rng, int(from_photo.sum()))
+    patches[~from_photo] = texture_patches(rng, int((~from_photo).sum()))
+    return PairedSplit(digits, blend_digits(digits, patches), split.label[:n])
+
+  return pairs(train, n_train), pairs(test, n_test)

@@ -244,3 +244,92 @@ def sst2(*, max_len: int = 48, vocab_size: int = 10000, data_dir: str | None = N
   vocab = Vocabulary.build(train_text, max_size=vocab_size)
   return (TextSplit(vocab.encode(train_text, max_len), train_label),
           TextSplit(vocab.encode(test_text, max_len), test_label), vocab)
+
+
+MASK = "[mask]"
+CLS = "[cls]"
+
+
+def markov_corpus(*, n_train: int = 20000, n_test: int = 1000, n_words: int = 256,
+                  n_chains: int = 4, branching: int = 8, zipf_exponent: float = 1.0,
+                  topic_exponent: float = 1.0, min_len: int = 12, max_len: int = 32,
+                  seed: int = 0) -> tuple[TextSplit, TextSplit, Vocabulary]:
+  """A synthetic language of ``n_chains`` Zipfian Markov chains over one vocabulary.
+
+  Chain ``k`` ranks the words in its own random order. It starts from a
+  word drawn Zipfian (``∝ 1/rank^s``) in that order, and gives each word
+  ``branching`` successors, drawn without replacement with probabilities
+  ``∝ 1/rank^topic_exponent`` in that order and then followed with Zipfian
+  probabilities ``∝ 1/i^s``, ``i = 1 … branching``. A sentence is ``[cls]``
+  followed by a walk of ``min_len − 1 … max_len − 1`` words of one chain;
+  its label is the chain. All chains share all words: a chain shows in
+  which words co-occur (its "topic") and in its transitions, both learnable
+  from unlabelled text. A masked language model has to infer the latent
+  chain to predict masked words well, which is what makes pretraining on
+  the unlabelled corpus useful for classifying the chain from a few
+  labelled sentences, where rare words are seen too seldom to be learnt.
+
+  Args:
+    n_train: training sentences (labels included; pretraining ignores them).
+    n_test: test sentences (same chains, a disjoint random stream).
+    n_words: words of the language (plus ``<pad>``, ``<unk>``, ``[mask]``,
+      ``[cls]``).
+    n_chains: chains, i.e. classes.
+    branching: successors per word per chain.
+    zipf_exponent: ``s`` of the successor and start distributions.
+    topic_exponent: how strongly a chain prefers its own frequent words when
+      choosing successors (0: successors uniform over all words, so chains
+      differ only in their transitions).
+    min_len: shortest sentence, ``[cls]`` included (>= 2).
+    max_len: padded length and longest sentence.
+    seed: the chains and the sentences.
+
+  Returns:
+    ``(train, test, vocab)``: :class:`TextSplit` s of ``[N, max_len]`` ids
+    (``[cls]`` first, 0-padded) and the chain labels; ``vocab`` holds the
+    special words ``<pad>`` (0), ``<unk>`` (1), ``[mask]`` (2), ``[cls]`` (3).
+  """
+  for name, value, low in (("n_words", n_words, 2), ("n_chains", n_chains, 2),
+                           ("branching", branching, 1), ("min_len", min_len, 2),
+                           ("n_train", n_train, 1), ("n_test", n_test, 1)):
+    if int(value) != value or value < low:
+      raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+  if branching > n_words:
+    raise ValueError(f"`branching` must be <= n_words = {n_words}; got {branching}.")
+  if max_len < min_len:
+    raise ValueError(f"`max_len` must be >= min_len = {min_len}; got {max_len}.")
+  for name, value in (("zipf_exponent", zipf_exponent),
+                      ("topic_exponent", topic_exponent)):
+    if value < 0:
+      raise ValueError(f"`{name}` must be >= 0; got {value!r}.")
+  vocab = Vocabulary([MASK, CLS] + [f"w{i}" for i in range(n_words)])
+  first = vocab.index["w0"]
+  rng = np.random.default_rng(seed)
+  zipf = 1.0 / np.arange(1, n_words + 1) ** zipf_exponent
+  succ_p = zipf[:branching] / zipf[:branching].sum()
+  start_p = zipf / zipf.sum()
+  topic_p = 1.0 / np.arange(1, n_words + 1) ** topic_exponent
+  topic_p /= topic_p.sum()
+  # Chain k ranks the words in its own random order; the start word and
+  # every word's successors are drawn Zipfian in that order, so each chain
+  # also has its own "topic" of frequent words.
+  order = np.stack([rng.permutation(n_words) for _ in range(n_chains)])
+  successors = np.stack([  # [chains, words, branching]
+      np.stack([order[k][rng.choice(n_words, branching, replace=False, p=topic_p)]
+                for _ in range(n_words)])
+      for k in range(n_chains)])
+  start_order = order
+
+  def draw(n, stream):
+    r = np.random.default_rng([seed, stream])
+    labels = r.integers(n_chains, size=n).astype(np.int32)
+    lengths = r.integers(min_len, max_len + 1, size=n)
+    out = np.zeros((n, max_len), np.int32)
+    out[:, 0] = vocab.index[CLS]
+    word = start_order[labels, r.choice(n_words, size=n, p=start_p)]
+    for t in range(1, max_len):
+      out[:, t] = np.where(t < lengths, first + word, vocab.pad_id)
+      word = successors[labels, word, r.choice(branching, size=n, p=succ_p)]
+    return TextSplit(out, labels)
+
+  return draw(n_train, 1), draw(n_test, 2), vocab

@@ -7,6 +7,8 @@ from advjax.metrics.gan import feature_statistics
 from advjax.metrics.gan import frechet_distance
 from advjax.metrics.gan import frechet_distance_from_features
 from advjax.metrics.gan import mode_coverage
+from advjax.metrics.image import laplacian_variance
+from advjax.metrics.image import sharpness_ratio
 
 __all__ = [
     "class_coverage",
@@ -14,7 +16,9 @@ __all__ = [
     "feature_statistics",
     "frechet_distance",
     "frechet_distance_from_features",
+    "laplacian_variance",
     "mode_coverage",
     "proxy_a_distance",
+    "sharpness_ratio",
     "target_accuracy",
 ]

@@ -8,11 +8,21 @@ from advjax.models.dann import mnist_dann
 from advjax.models.dann import MnistFeatures
 from advjax.models.dann import shallow_dann
 from advjax.models.dann import ShallowFeatures
+from advjax.models.electra import Electra
+from advjax.models.electra import encoder_params
+from advjax.models.electra import GENERATOR_PARAMS
+from advjax.models.electra import MaskedLM
+from advjax.models.electra import MLMHead
 from advjax.models.gan import DCGANDiscriminator
 from advjax.models.gan import DCGANGenerator
 from advjax.models.gan import MLPDiscriminator
 from advjax.models.gan import MLPGenerator
+from advjax.models.pix2pix import patchgan_output_size
+from advjax.models.pix2pix import patchgan_receptive_field
+from advjax.models.pix2pix import PatchDiscriminator
+from advjax.models.pix2pix import UNetGenerator
 from advjax.models.transformer import embedding_lookup
+from advjax.models.transformer import EncoderStack
 from advjax.models.transformer import TransformerClassifier
 from advjax.models.transformer import TransformerEncoder
 
@@ -20,17 +30,27 @@ __all__ = [
     "DannModules",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "Electra",
     "embedding_lookup",
+    "encoder_params",
+    "EncoderStack",
+    "GENERATOR_PARAMS",
     "MadryCNN",
+    "MaskedLM",
     "max_pool_2x2",
     "MLP",
+    "MLMHead",
     "MLPDiscriminator",
     "MLPGenerator",
     "mnist_dann",
+    "PatchDiscriminator",
+    "patchgan_output_size",
+    "patchgan_receptive_field",
     "MnistFeatures",
     "shallow_dann",
     "ShallowFeatures",
     "SmallCNN",
     "TransformerClassifier",
     "TransformerEncoder",
+    "UNetGenerator",
 ]

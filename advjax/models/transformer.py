@@ -52,6 +52,32 @@ class EncoderBlock(nn.Module):
     return x + drop(h)
 
 
+class EncoderStack(nn.Module):
+  """``num_layers`` pre-LN :class:`EncoderBlock` s and a final LayerNorm, on
+  embeddings ``[B, T, D]`` (any ``D`` divisible by ``num_heads``).
+
+  The body of :class:`TransformerEncoder`, usable on its own where the
+  embeddings come from elsewhere (e.g. ELECTRA's generator, which reads the
+  discriminator's embeddings).
+  """
+  num_heads: int = 4
+  num_layers: int = 2
+  mlp_dim: int = 128
+  dropout_rate: float = 0.1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, mask: jax.Array, *, train: bool = False):
+    """Encodes ``x [B, T, D]``; ``mask [B, T]`` is True on real tokens."""
+    if x.shape[-1] % self.num_heads:
+      raise ValueError(f"`num_heads` ({self.num_heads}) must divide the width "
+                       f"({x.shape[-1]}).")
+    key_mask = mask[:, None, None, :]  # padding is never attended to
+    for i in range(self.num_layers):
+      x = EncoderBlock(self.num_heads, self.mlp_dim, self.dropout_rate,
+                       name=f"blocks_{i}")(x, key_mask, train=train)
+    return nn.LayerNorm(name="final_norm")(x)
+
+
 class TransformerEncoder(nn.Module):
   """Token (or embedding) sequences to contextual features ``[B, T, D]``.
 
@@ -84,14 +110,23 @@ class TransformerEncoder(nn.Module):
     init = nn.initializers.normal(self.d_model ** -0.5)
     self.token_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=init)
     self.pos_embed = self.param("pos_embed", init, (self.max_len, self.d_model))
-    self.blocks = [EncoderBlock(self.num_heads, self.mlp_dim, self.dropout_rate)
-                   for _ in range(self.num_layers)]
-    self.final_norm = nn.LayerNorm()
+    self.stack = EncoderStack(self.num_heads, self.num_layers, self.mlp_dim,
+                              self.dropout_rate)
     self.dropout = nn.Dropout(self.dropout_rate)
 
   def embed(self, tokens: jax.Array) -> jax.Array:
     """Word embeddings ``[B, T, D]`` of integer ``tokens [B, T]``."""
     return embedding_lookup(self.token_embed.embedding, tokens)
+
+  def add_positions(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    """``dropout(x + position embeddings)`` for word embeddings ``x [B, T, D]``."""
+    if x.shape[-1] != self.d_model:
+      raise ValueError(f"embedding `inputs` must have {self.d_model} features; "
+                       f"got shape {x.shape}.")
+    if x.shape[1] > self.max_len:
+      raise ValueError(f"`inputs` has {x.shape[1]} positions; the model's "
+                       f"`max_len` is {self.max_len}.")
+    return self.dropout(x + self.pos_embed[: x.shape[1]], deterministic=not train)
 
   def __call__(self, inputs: jax.Array, mask: jax.Array | None = None, *,
                train: bool = False) -> jax.Array:
@@ -109,17 +144,7 @@ class TransformerEncoder(nn.Module):
     """
     mask = input_mask(inputs, mask, pad_id=self.pad_id)
     x = self.embed(inputs) if inputs.ndim == 2 else inputs
-    if x.shape[-1] != self.d_model:
-      raise ValueError(f"embedding `inputs` must have {self.d_model} features; "
-                       f"got shape {inputs.shape}.")
-    if x.shape[1] > self.max_len:
-      raise ValueError(f"`inputs` has {x.shape[1]} positions; the model's "
-                       f"`max_len` is {self.max_len}.")
-    x = self.dropout(x + self.pos_embed[: x.shape[1]], deterministic=not train)
-    key_mask = mask[:, None, None, :]  # padding is never attended to
-    for block in self.blocks:
-      x = block(x, key_mask, train=train)
-    return self.final_norm(x)
+    return self.stack(self.add_positions(x, train=train), mask, train=train)
 
 
 def input_mask(inputs: jax.Array, mask: jax.Array | None = None, *,

@@ -10,6 +10,15 @@ from advjax.train.dann import linen_dann
 from advjax.train.dann import make_dann_grads
 from advjax.train.dann import make_dann_predict
 from advjax.train.dann import make_dann_step
+from advjax.train.electra import electra_loss
+from advjax.train.electra import ElectraModel
+from advjax.train.electra import gumbel_max_sample
+from advjax.train.electra import linen_electra
+from advjax.train.electra import linen_mlm
+from advjax.train.electra import make_electra_step
+from advjax.train.electra import make_mlm_step
+from advjax.train.electra import mask_tokens
+from advjax.train.electra import mlm_loss
 from advjax.train.freelb import linen_text_apply
 from advjax.train.freelb import make_embedding_pgd_gradients
 from advjax.train.freelb import make_embedding_pgd_step
@@ -20,6 +29,7 @@ from advjax.train.gan import gan_optimizers
 from advjax.train.gan import GANState
 from advjax.train.gan import make_gan_step
 from advjax.train.gan import make_sampler
+from advjax.train.pix2pix import make_pix2pix_step
 from advjax.train.schedules import dann_lambda_schedule
 from advjax.train.schedules import dann_learning_rate_schedule
 from advjax.train.sharding import data_mesh
@@ -34,24 +44,34 @@ __all__ = [
     "dann_lambda_schedule",
     "dann_learning_rate_schedule",
     "DannNetworks",
+    "electra_loss",
+    "ElectraModel",
     "data_mesh",
     "gan_optimizers",
     "GANState",
+    "gumbel_max_sample",
     "init_dann",
     "linen_apply",
     "linen_dann",
+    "linen_electra",
+    "linen_mlm",
     "linen_text_apply",
     "make_classifier_step",
     "make_dann_grads",
     "make_dann_predict",
     "make_dann_step",
+    "make_electra_step",
     "make_embedding_pgd_gradients",
     "make_embedding_pgd_step",
     "make_freelb_gradients",
     "make_freelb_step",
     "make_gan_step",
+    "make_mlm_step",
+    "make_pix2pix_step",
     "make_predict",
     "make_sampler",
+    "mask_tokens",
+    "mlm_loss",
     "replicate",
     "shard_batch",
     "split_variables",
