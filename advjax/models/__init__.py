@@ -8,6 +8,7 @@ from advjax.models.dann import mnist_dann
 from advjax.models.dann import MnistFeatures
 from advjax.models.dann import shallow_dann
 from advjax.models.dann import ShallowFeatures
+from advjax.models.fast_conv import patch_conv
 from advjax.models.gan import DCGANDiscriminator
 from advjax.models.gan import DCGANGenerator
 from advjax.models.gan import MLPDiscriminator
@@ -29,6 +30,7 @@ __all__ = [
     "mnist_dann",
     "MnistFeatures",
     "shallow_dann",
+    "patch_conv",
     "ShallowFeatures",
     "SmallCNN",
     "TransformerClassifier",
