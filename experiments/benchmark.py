@@ -137,7 +137,13 @@ def bench_conv(cfg: Config, key) -> dict[str, float]:
       compiled, seconds = bench_timing.compile_ahead(attack, variables, x, y)
       out[f"conv_{name}_compile_seconds_{impl}"] = seconds
       fns[impl] = lambda c=compiled: c(variables, x, y)
-    np.testing.assert_allclose(fns["lax"](), fns["patches"](), atol=1e-5)
+    # Sign steps amplify rounding: a gradient coordinate within rounding of 0
+    # may flip sign between formulations, moving one pixel by 2·step.
+    differ = np.abs(np.asarray(fns["lax"]()) - np.asarray(fns["patches"]())) > 1e-5
+    out[f"conv_{name}_pgd_fraction_of_pixels_differing"] = float(differ.mean())
+    if differ.mean() > 1e-2:
+      raise AssertionError(f"conv_impl lax and patches disagree on {name}: "
+                           f"{differ.mean():.2%} of the pixels differ")
     s = bench_timing.interleaved(fns, repeats=cfg.repeats)
     for impl in fns:
       out[f"conv_{name}_pgd_seconds_{impl}"] = s[impl]["median"]

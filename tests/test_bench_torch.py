@@ -86,7 +86,7 @@ def test_pgd_iterates_agree_with_torchattacks(twins, norm):
 
 
 def test_dcgan_twins_have_the_same_parameter_counts():
-  for features in (4, 8):
+  for features in (4,):
     gen = models.DCGANGenerator(image_size=28, features=features)
     disc = models.DCGANDiscriminator(image_size=28, features=features)
     g = gen.init(jax.random.key(0), jnp.zeros((2, 8)))["params"]

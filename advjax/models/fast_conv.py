@@ -7,9 +7,10 @@ input-dilated. Those forms miss the fast Eigen convolution path: inside a
 ``while`` loop (``lax.fori_loop``, as attacks run) the 4×4/2 convolutions of
 :class:`~advjax.models.SmallCNN` ran ~6× slower than the forward pass would
 suggest (see experiments/benchmark.py). Writing the convolution as
-``concat(strided slices) @ kernel.reshape(-1, out)`` gives the same values (up
-to float summation order) with a gradient made only of pads, adds and
-matmuls, which XLA runs at matmul speed on any backend.
+space-to-depth (a stride-s convolution is a stride-1 one over s×s blocks),
+then ``concat(shifted slices) @ kernel.reshape(-1, out)`` gives the same
+values (up to float summation order) with a gradient made only of pads, adds,
+reshapes and matmuls, which XLA runs at matmul speed on any backend.
 
 :func:`patch_conv` has the signature of ``lax.conv_general_dilated``, so it
 plugs into ``flax.linen.Conv(conv_general_dilated=...)`` without changing the
@@ -41,7 +42,7 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
                rhs_dilation=None, dimension_numbers=None,
                feature_group_count=1, batch_group_count=1, precision=None,
                preferred_element_type=None):
-  """``lax.conv_general_dilated`` as im2col: strided slices, concat, matmul.
+  """``lax.conv_general_dilated`` as space-to-depth, shifted slices and a matmul.
 
   Handles NHWC inputs with HWIO kernels, any strides and explicit or named
   padding; anything else (dilation, feature groups, other layouts) is passed
@@ -75,16 +76,28 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (sh, sw), padding)
   (top, bottom), (left, right) = ((int(a), int(b)) for a, b in padding)
-  xp = jnp.pad(lhs, ((0, 0), (top, bottom), (left, right), (0, 0)))
-  batch, hp, wp, _ = xp.shape
-  ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-  cols = [lax.slice(xp, (0, i, j, 0),
-                    (batch, i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, cin),
-                    (1, sh, sw, 1))
-          for i in range(kh) for j in range(kw)]
-  patches = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]
-  return lax.dot_general(patches, rhs.reshape(kh * kw * cin, cout),
-                         (((3,), (0,)), ((), ())), precision=precision,
+  ho = (lhs.shape[1] + top + bottom - kh) // sh + 1
+  wo = (lhs.shape[2] + left + right - kw) // sw + 1
+  # Space-to-depth: a stride-s convolution is a stride-1 convolution of the
+  # s×s blocks of the input (s²·C channels) with the kernel zero-padded to a
+  # multiple of s and regrouped the same way.
+  kh_b, kw_b = -(-kh // sh), -(-kw // sw)  # kernel extent in blocks
+  hn, wn = (ho - 1 + kh_b) * sh, (wo - 1 + kw_b) * sw  # input rows/cols used
+  xp = lax.pad(lhs, jnp.zeros((), lhs.dtype),
+               ((0, 0, 0), (top, hn - lhs.shape[1] - top, 0),
+                (left, wn - lhs.shape[2] - left, 0), (0, 0, 0)))
+  batch = xp.shape[0]
+  blocks = xp.reshape(batch, hn // sh, sh, wn // sw, sw, cin)
+  blocks = blocks.transpose(0, 1, 3, 2, 4, 5).reshape(batch, hn // sh, wn // sw,
+                                                      sh * sw * cin)
+  w = jnp.pad(rhs, ((0, kh_b * sh - kh), (0, kw_b * sw - kw), (0, 0), (0, 0)))
+  w = w.reshape(kh_b, sh, kw_b, sw, cin, cout).transpose(0, 2, 1, 3, 4, 5)
+  # Stride-1 im2col in two stages (kw_b + kh_b slices, not kw_b·kh_b):
+  # columns (j, c), then rows (i, j, c) — the order of w's reshape.
+  cols = jnp.concatenate([blocks[:, :, j:j + wo] for j in range(kw_b)], axis=-1)
+  patches = jnp.concatenate([cols[:, i:i + ho] for i in range(kh_b)], axis=-1)
+  return lax.dot_general(patches, w.reshape(-1, cout), (((3,), (0,)), ((), ())),
+                         precision=precision,
                          preferred_element_type=preferred_element_type)
 
 
