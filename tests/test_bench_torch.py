@@ -23,7 +23,7 @@ def twins(request):
   # Uniform inputs: no ties in max-pooling windows. (On MNIST's constant
   # background torch routes a tied max's gradient to the first element and
   # JAX splits it between the ties, so FGSM signs may differ there.)
-  x = jax.random.uniform(jax.random.key(1), (8, 28, 28, 1))
+  x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
   y = jnp.argmax(module.apply(variables, x), -1)
   tmodel = bench_torch.load_flax_params(bench_torch.classifier(name),
                                         variables["params"], name)
