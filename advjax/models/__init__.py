@@ -13,6 +13,7 @@ from advjax.models.electra import encoder_params
 from advjax.models.electra import GENERATOR_PARAMS
 from advjax.models.electra import MaskedLM
 from advjax.models.electra import MLMHead
+from advjax.models.fast_conv import patch_conv
 from advjax.models.gan import DCGANDiscriminator
 from advjax.models.gan import DCGANGenerator
 from advjax.models.gan import MLPDiscriminator
@@ -48,6 +49,7 @@ __all__ = [
     "patchgan_receptive_field",
     "MnistFeatures",
     "shallow_dann",
+    "patch_conv",
     "ShallowFeatures",
     "SmallCNN",
     "TransformerClassifier",

@@ -3,7 +3,10 @@
 Max-pooling is written as reshape-and-max: the same values as ``nn.max_pool``
 with a 2×2 window and stride, but its gradient is a cheap mask instead of
 XLA's select-and-scatter, which is several times slower on the CPU backend
-(see experiments/benchmark.py).
+(see experiments/benchmark.py). Convolutions default to
+:func:`~advjax.models.fast_conv.patch_conv` on the CPU backend (im2col: the
+same values and parameters, far faster input gradients there); ``conv_impl``
+selects the implementation explicitly.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from advjax.models import fast_conv
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:
@@ -25,14 +30,26 @@ class MadryCNN(nn.Module):
   """The MNIST CNN of Madry et al. 2018 (https://arxiv.org/abs/1706.06083).
 
   conv32 5×5 → pool → conv64 5×5 → pool → fc1024 → fc``num_classes``.
+
+  Attributes:
+    num_classes: number of logits.
+    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+      :func:`advjax.models.fast_conv.conv_general_dilated`); the same values
+      and parameters whichever is chosen.
   """
   num_classes: int = 10
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
     del train
-    x = max_pool_2x2(nn.relu(nn.Conv(32, (5, 5), padding="SAME")(x)))
-    x = max_pool_2x2(nn.relu(nn.Conv(64, (5, 5), padding="SAME")(x)))
+    conv = fast_conv.conv_general_dilated(self.conv_impl)
+    x = nn.Conv(32, (5, 5), padding="SAME", conv_general_dilated=conv,
+                name="Conv_0")(x)
+    x = max_pool_2x2(nn.relu(x))
+    x = nn.Conv(64, (5, 5), padding="SAME", conv_general_dilated=conv,
+                name="Conv_1")(x)
+    x = max_pool_2x2(nn.relu(x))
     x = nn.relu(nn.Dense(1024)(x.reshape(x.shape[0], -1)))
     return nn.Dense(self.num_classes)(x)
 
@@ -41,14 +58,25 @@ class SmallCNN(nn.Module):
   """A small, fast CNN: conv16 4×4/2 → conv32 4×4/2 → fc100 → fc10.
 
   The "small CNN" of the benchmark, matching the PyTorch model layer for layer.
+
+  Attributes:
+    num_classes: number of logits.
+    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+      :func:`advjax.models.fast_conv.conv_general_dilated`); the same values
+      and parameters whichever is chosen.
   """
   num_classes: int = 10
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
     del train
-    x = nn.relu(nn.Conv(16, (4, 4), strides=2, padding=((1, 1), (1, 1)))(x))
-    x = nn.relu(nn.Conv(32, (4, 4), strides=2, padding=((1, 1), (1, 1)))(x))
+    conv = fast_conv.conv_general_dilated(self.conv_impl)
+    pad = ((1, 1), (1, 1))
+    x = nn.relu(nn.Conv(16, (4, 4), strides=2, padding=pad,
+                        conv_general_dilated=conv, name="Conv_0")(x))
+    x = nn.relu(nn.Conv(32, (4, 4), strides=2, padding=pad,
+                        conv_general_dilated=conv, name="Conv_1")(x))
     x = nn.relu(nn.Dense(100)(x.reshape(x.shape[0], -1)))
     return nn.Dense(self.num_classes)(x)
 

@@ -1,0 +1,79 @@
+"""patch_conv (im2col) equals lax.conv_general_dilated: values and gradients."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+from jax.test_util import check_grads
+
+from advjax import models
+from advjax.models import fast_conv
+
+pytestmark = pytest.mark.strict_dtypes
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+@pytest.mark.parametrize("kernel,strides,padding", [
+    ((4, 4), (2, 2), ((1, 1), (1, 1))),
+    ((5, 5), (1, 1), "SAME"),
+    ((3, 2), (2, 1), "VALID"),
+    ((1, 1), (1, 1), ((0, 1), (2, 0))),
+])
+def test_patch_conv_matches_lax_values_and_gradients(kernel, strides, padding):
+  x = jax.random.normal(jax.random.key(0), (2, 9, 8, 3))
+  w = jax.random.normal(jax.random.key(1), kernel + (3, 4))
+  def value_and_grads(conv):
+    def fn(a, b, cot):
+      out = conv(a, b, strides, padding, dimension_numbers=_NHWC)
+      return out, jax.grad(lambda a_, b_: jnp.sum(
+          conv(a_, b_, strides, padding, dimension_numbers=_NHWC) * cot), (0, 1))(a, b)
+    return jax.jit(fn)
+
+  ref_out, _ = value_and_grads(lax.conv_general_dilated)(x, w, 0.0)
+  cot = jax.random.normal(jax.random.key(2), ref_out.shape)
+  ref_out, g_ref = value_and_grads(lax.conv_general_dilated)(x, w, cot)
+  out, g_ours = value_and_grads(models.patch_conv)(x, w, cot)
+  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+  for a, b in zip(g_ours, g_ref):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_patch_conv_gradients_match_finite_differences():
+  x = jax.random.normal(jax.random.key(0), (1, 6, 6, 2))
+  w = jax.random.normal(jax.random.key(1), (4, 4, 2, 3))
+  check_grads(lambda a, b: models.patch_conv(a, b, (2, 2), ((1, 1), (1, 1)),
+                                             dimension_numbers=_NHWC),
+              (x, w), order=1, modes=("rev",), atol=5e-2, rtol=5e-2)
+
+
+def test_patch_conv_falls_back_to_lax_for_other_layouts_and_dilations():
+  x = jax.random.normal(jax.random.key(0), (2, 3, 9, 9))  # NCHW
+  w = jax.random.normal(jax.random.key(1), (4, 3, 3, 3))  # OIHW
+  np.testing.assert_allclose(
+      models.patch_conv(x, w, (1, 1), "SAME", rhs_dilation=(2, 2)),
+      lax.conv_general_dilated(x, w, (1, 1), "SAME", rhs_dilation=(2, 2)),
+      rtol=1e-6)
+
+
+def test_flax_conv_with_patch_conv_keeps_parameters():
+  x = jax.random.normal(jax.random.key(0), (2, 12, 12, 3))
+  ref = nn.Conv(5, (4, 4), strides=2, padding="SAME")
+  ours = nn.Conv(5, (4, 4), strides=2, padding="SAME",
+                 conv_general_dilated=models.patch_conv)
+  variables = ref.init(jax.random.key(1), x)
+  assert (jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x))
+          == jax.tree.map(jnp.shape, variables))
+  np.testing.assert_allclose(ours.apply(variables, x), ref.apply(variables, x),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_conv_impl_choice_and_bad_names():
+  assert fast_conv.conv_general_dilated("lax") is lax.conv_general_dilated
+  assert fast_conv.conv_general_dilated("patches") is models.patch_conv
+  assert fast_conv.conv_general_dilated("auto") is models.patch_conv  # CPU tests
+  with pytest.raises(ValueError, match="conv_impl"):
+    fast_conv.conv_general_dilated("winograd")
+  with pytest.raises(ValueError, match="conv_impl"):
+    models.SmallCNN(conv_impl="cudnn").init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
