@@ -46,6 +46,7 @@ from advjax import models
 from experiments import bench_attacks
 from experiments import bench_timing
 from experiments import bench_train
+from experiments import benchmark_estimators
 from experiments import common
 
 
@@ -76,6 +77,11 @@ class Config:
   gan_features: int = 32
   gan_latent: int = 64
   gan_steps: int = 5
+  # Gradient-estimator queries/s (NES vs ART) and Square queries/s.
+  estimator_models: tuple = ("small_cnn", "mlp")
+  estimator_batch: int = 32
+  estimator_samples: int = 50
+  square_queries: int = 200
 
 
 PRESETS = {
@@ -84,7 +90,9 @@ PRESETS = {
                     heavy_attacks=("pgd",), peak_n=128, variant_model="mlp",
                     variant_steps=2, variant_batches=(4,), at_model="mlp",
                     at_images=32, at_batch=16, at_steps=1, at_repeats=1,
-                    gan_batch=8, gan_features=4, gan_latent=8, gan_steps=1),
+                    gan_batch=8, gan_features=4, gan_latent=8, gan_steps=1,
+                    estimator_models=("mlp",), estimator_batch=2,
+                    estimator_samples=4, square_queries=10),
     "default": Config(),
     "full": Config(repeats=7, heavy_models=(), at_repeats=5, gan_steps=10),
     # Every attack, peer and the loop strategies on one model: the quick check.
@@ -175,7 +183,17 @@ def sections(cfg: Config, key) -> list:
       bench_train.bench_dcgan, batch=cfg.gan_batch, features=cfg.gan_features,
       latent_dim=cfg.gan_latent, steps=cfg.gan_steps, repeats=cfg.repeats,
       key=key)))
+  for m in cfg.estimator_models:
+    out.append((f"estimators {m}", functools.partial(
+        _bench_estimators, m, cfg, key)))
   return out
+
+
+def _bench_estimators(model: str, cfg: Config, key) -> dict[str, float]:
+  results = benchmark_estimators.bench_estimators(
+      batch=cfg.estimator_batch, n_samples=cfg.estimator_samples,
+      repeats=cfg.repeats, key=key, model=model, square_queries=cfg.square_queries)
+  return {f"{k}_{model}": v for k, v in results.items()}
 
 
 def _set_threads(threads: int) -> dict[str, float]:
@@ -241,7 +259,8 @@ def markdown(results, cfg, machine: str) -> str:
                     results[f"pgd_step_{m}_gflops_per_second"]
                     / results["matmul_peak_gflops_per_second"])}
                for m in cfg.models if f"pgd_step_{m}_gflop" in results]
-  rest = sorted(k for k in results if k.startswith(("pool_", "conv_", "variant_")))
+  rest = sorted(k for k in results
+                if k.startswith(("pool_", "conv_", "variant_", "nes_", "square_")))
   return "\n\n".join([
       f"Machine: {machine}; load average {r['load_average_start']} at the start, "
       f"{r['load_average_end']} at the end; PyTorch threads "
@@ -276,6 +295,11 @@ def main(argv=None):
       done[name] = {k: float(v) for k, v in fn().items()}
       done_path.write_text(json.dumps({"config": tag, "sections": done}))
     results.update(done[name])
+  pgd_compile = [v for k, v in results.items()
+                 if k.startswith(f"compile_seconds_pgd{cfg.pgd_steps}_")
+                 and not k.startswith(f"compile_seconds_pgd{cfg.pgd_steps}_l2")]
+  if pgd_compile:  # the slowest model's PGD compile: the number the target is about
+    results[f"compile_seconds_pgd{cfg.pgd_steps}"] = max(pgd_compile)
   results["load_average_end"] = bench_timing.load_average()
   machine = bench_timing.machine()
   table = markdown(results, cfg, machine)
