@@ -1,5 +1,9 @@
 """Adversarial attacks. Every attack takes ``loss_fn(x) -> [B]``, a per-example
 loss to increase, and returns ``x_adv`` inside the ball and ``bounds``."""
+from advjax.attacks.apgd import apgd
+from advjax.attacks.apgd import apgd_attack
+from advjax.attacks.apgd import apgd_targeted
+from advjax.attacks.apgd import checkpoint_schedule
 from advjax.attacks.cw import carlini_wagner_l2
 from advjax.attacks.fgsm import fgsm
 from advjax.attacks.lp import lp_norm
@@ -19,7 +23,11 @@ from advjax.attacks.text import HotFlipResult
 from advjax.attacks.text import init_embedding_delta
 
 __all__ = [
+    "apgd",
+    "apgd_attack",
+    "apgd_targeted",
     "carlini_wagner_l2",
+    "checkpoint_schedule",
     "embedding_ascent_step",
     "embedding_pgd",
     "fgsm",

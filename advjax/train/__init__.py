@@ -1,4 +1,13 @@
 """Train-state type, jitted step factories and sharding helpers."""
+from advjax.train.adversarial import classification_metrics
+from advjax.train.adversarial import fgsm_rs_perturbation
+from advjax.train.adversarial import inference_logits
+from advjax.train.adversarial import make_adversarial_step
+from advjax.train.adversarial import make_ensemble_adversarial_step
+from advjax.train.adversarial import make_fgsm_rs_step
+from advjax.train.adversarial import make_perturbed_step
+from advjax.train.adversarial import make_pgd_at_step
+from advjax.train.adversarial import pgd_perturbation
 from advjax.train.classifier import linen_apply
 from advjax.train.classifier import make_classifier_step
 from advjax.train.classifier import make_predict
@@ -10,6 +19,9 @@ from advjax.train.dann import linen_dann
 from advjax.train.dann import make_dann_grads
 from advjax.train.dann import make_dann_predict
 from advjax.train.dann import make_dann_step
+from advjax.train.distillation import make_distillation_step
+from advjax.train.free import FreeATState
+from advjax.train.free import make_free_at_step
 from advjax.train.freelb import linen_text_apply
 from advjax.train.freelb import make_embedding_pgd_gradients
 from advjax.train.freelb import make_embedding_pgd_step
@@ -27,31 +39,45 @@ from advjax.train.sharding import replicate
 from advjax.train.sharding import shard_batch
 from advjax.train.state import split_variables
 from advjax.train.state import TrainState
+from advjax.train.trades import make_trades_step
 
 __all__ = [
+    "classification_metrics",
     "clip_params",
     "clip_weights",
     "dann_lambda_schedule",
     "dann_learning_rate_schedule",
     "DannNetworks",
     "data_mesh",
+    "fgsm_rs_perturbation",
+    "FreeATState",
     "gan_optimizers",
     "GANState",
+    "inference_logits",
     "init_dann",
     "linen_apply",
     "linen_dann",
     "linen_text_apply",
+    "make_adversarial_step",
     "make_classifier_step",
     "make_dann_grads",
     "make_dann_predict",
     "make_dann_step",
+    "make_distillation_step",
     "make_embedding_pgd_gradients",
     "make_embedding_pgd_step",
+    "make_ensemble_adversarial_step",
+    "make_fgsm_rs_step",
+    "make_free_at_step",
     "make_freelb_gradients",
     "make_freelb_step",
     "make_gan_step",
+    "make_perturbed_step",
+    "make_pgd_at_step",
     "make_predict",
     "make_sampler",
+    "make_trades_step",
+    "pgd_perturbation",
     "replicate",
     "shard_batch",
     "split_variables",
