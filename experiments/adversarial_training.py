@@ -46,8 +46,11 @@ class Config:
   n_train: int = 0              # 0: the whole split
   widths: tuple = (32, 64)      # SmallCNN conv widths
   hidden: int = 200
-  epochs: int = 15              # adversarial methods (Free-AT: epochs / replays passes)
+  epochs: int = 15              # PGD-AT and TRADES
+  fgsm_epochs: int = 30         # FGSM-RS (2 passes per batch instead of 9)
   standard_epochs: int = 8      # standard and each distillation stage
+  # Free-AT makes epochs·(train_steps + 2)/free_replays passes of
+  # free_replays replays: PGD-AT's cost.
   batch_size: int = 100
   learning_rate: float = 3e-3   # Adam, linear warm-up then cosine decay
   warmup_frac: float = 0.3
@@ -72,8 +75,8 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(n_train=400, widths=(8, 16), hidden=32, epochs=2,
-                    standard_epochs=2, batch_size=50, train_steps=2,
+    "smoke": Config(n_train=1000, widths=(8, 16), hidden=32, epochs=2,
+                    fgsm_epochs=2, standard_epochs=3, batch_size=50, train_steps=2,
                     free_replays=2, n_eval=100, eval_batch=50, pgd_steps=5,
                     pgd_restarts=2, apgd_steps=10, apgd_targets=2,
                     curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=50,
@@ -117,15 +120,16 @@ def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
 
 def train_method(run, method, train_split, mesh, module, *, teacher=None):
   """Trains one stage with a checkpoint per epoch; returns ``(variables,
-  history {metric: [epochs]}, seconds)``."""
+  history {metric: [epochs]}, [wall seconds, CPU seconds])``."""
   cfg = run.config
   apply_fn = train.linen_apply(module)
   adversarial = method not in ("standard", "distillation_teacher", "distillation")
   epochs = cfg.epochs if adversarial else cfg.standard_epochs
+  epochs = cfg.fgsm_epochs if method == "fgsm_rs" else epochs
   updates_per_batch = 1
-  if method == "free_at":  # same cost as `epochs` epochs of single-pass training
+  if method == "free_at":  # PGD-AT's cost: train_steps + 2 passes per batch
     updates_per_batch = cfg.free_replays
-    epochs = max(1, round(cfg.epochs / cfg.free_replays * (cfg.train_steps + 1)))
+    epochs = max(1, round(cfg.epochs * (cfg.train_steps + 2) / cfg.free_replays))
   steps_per_epoch = len(train_split) // cfg.batch_size
   lr, eps = _schedules(cfg, steps_per_epoch * updates_per_batch, epochs)
   tx = optax.adam(lr)
@@ -148,14 +152,14 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None):
   names = ("loss", "clean_accuracy", "adv_accuracy")
   template = {"state": state, "history": np.full((epochs, len(names)), np.nan,
                                                  np.float32),
-              "seconds": np.zeros((), np.float64)}
+              "seconds": np.zeros((2,), np.float64)}
   ckpt = run.checkpointer(method)
   saved, epoch = ckpt.restore(template)
   state = train.replicate(saved["state"], mesh)
-  history, seconds = np.array(saved["history"]), float(saved["seconds"])
+  history, seconds = np.array(saved["history"]), np.array(saved["seconds"])
   bar = run.progress(total=epochs, initial=epoch, desc=f"train {method}")
   for epoch in range(epoch, epochs):
-    start = time.perf_counter()
+    start = np.array([time.perf_counter(), time.process_time()])
     epoch_key = jax.random.fold_in(key, epoch)
     sums = np.zeros(len(names))
     n = 0
@@ -167,7 +171,7 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None):
       sums += [float(m.get(k, np.nan)) for k in names]
       n += 1
     history[epoch] = sums / max(n, 1)
-    seconds += time.perf_counter() - start
+    seconds += np.array([time.perf_counter(), time.process_time()]) - start
     ckpt.save(epoch + 1, {"state": state, "history": history,
                           "seconds": np.asarray(seconds)})
     bar.update(1)
@@ -203,30 +207,30 @@ class Evaluator:
     if kind == "pgd":
       n = cfg.pgd_steps if n_steps is None else n_steps
 
-      def fn(v, x, y, k):
+      def fn(v, x, y, k, eps):
         f = lambda z: self.logits(v, z)  # noqa: E731
         return attacks.pgd(attacks.untargeted(f, y, loss=loss), x, key=k,
                            eps=eps, norm=norm, step_size=2.5 * eps / n,
                            n_steps=n, n_restarts=restarts)
     elif kind == "apgd_ce":
-      def fn(v, x, y, k):
+      def fn(v, x, y, k, eps):
         return attacks.apgd_attack(lambda z: self.logits(v, z), x, y, key=k,
                                    eps=eps, norm=norm, loss="ce",
                                    n_steps=cfg.apgd_steps)
     elif kind == "apgd_t":
-      def fn(v, x, y, k):
+      def fn(v, x, y, k, eps):
         return attacks.apgd_targeted(lambda z: self.logits(v, z), x, y, key=k,
                                      eps=eps, norm=norm,
                                      n_target_classes=cfg.apgd_targets,
                                      n_steps=cfg.apgd_steps)
     else:
       raise ValueError(kind)
-    jitted = self._jit((kind, eps, norm, loss, n_steps, restarts), fn)
+    jitted = self._jit((kind, norm, loss, n_steps, restarts), fn)
 
     def bind(variables):
       def attack(x, y, key):
         xs, ys = train.shard_batch((x, y), self.mesh)
-        return np.asarray(jitted(variables, xs, ys, key))
+        return np.asarray(jitted(variables, xs, ys, key, jnp.float32(eps)))
       return attack
 
     return bind
@@ -289,8 +293,7 @@ def generalization(run, ev, variables, test):
   out, rows = {}, []
   for name, norm, eps, prediction in sets:
     named = {"apgd_ce": ev.attack("apgd_ce", eps=eps, norm=norm),
-             "pgd": ev.attack("pgd", eps=eps, norm=norm, n_steps=cfg.gen_steps,
-                              restarts=2)}
+             "pgd": ev.attack("pgd", eps=eps, norm=norm, n_steps=cfg.gen_steps)}
     _, a = ev.cascade(variables, x, y, named, key)
     out[f"{name}_accuracy"] = a["pgd"]
     rows.append({"perturbation set": name, "prediction": prediction,
@@ -319,14 +322,14 @@ def main(argv=None):
   ev = Evaluator(module, cfg, mesh)
   for method in cfg.methods:
     teacher = None
-    extra_seconds = 0.0
+    extra_seconds = np.zeros(2)
     if method == "distillation":
       teacher, _, extra_seconds = train_method(
           run, "distillation_teacher", train_split, mesh, module)
     variables, history, seconds = train_method(run, method, train_split, mesh,
                                                module, teacher=teacher)
     out, curve = evaluate_method(run, ev, method, variables, test)
-    out["train_seconds"] = seconds + extra_seconds
+    out["train_seconds"], out["train_cpu_seconds"] = (seconds + extra_seconds).tolist()
     x_night = np.clip(test.image[: cfg.n_eval] * cfg.night_brightness, 0.0, 1.0)
     out["night_accuracy"] = metrics_clean(ev, variables, x_night,
                                           test.label[: cfg.n_eval])
@@ -357,10 +360,11 @@ def report(run):
   run.write_results(results)
   rows = [{"method": m, **{k: e["results"].get(k) for k in (
       "clean_accuracy", "robust_accuracy", "pgd_ce_accuracy",
-      "pgd_margin_accuracy", "train_seconds")}} for m, e in evals.items()]
+      "pgd_margin_accuracy", "train_seconds", "train_cpu_seconds")}}
+      for m, e in evals.items()]
   table = common.format_table(rows, ["method", "clean_accuracy", "robust_accuracy",
                                      "pgd_ce_accuracy", "pgd_margin_accuracy",
-                                     "train_seconds"])
+                                     "train_seconds", "train_cpu_seconds"])
   (run.workdir / "table.md").write_text(table + "\n")
   run.log(table)
   if evals:

@@ -66,7 +66,9 @@ def make_trades_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
                                   train=True, key=k_clean)
     adv, model_state = apply_fn(params, model_state, x_adv, train=True, key=k_adv)
     kl = jnp.mean(kl_divergence(clean, adv))
-    loss = jnp.mean(cross_entropy(clean, y)) + beta * kl
+    loss = jnp.mean(cross_entropy(clean, y))
+    if beta > 0.0:  # β = 0: the clean objective, without even a zero term
+      loss = loss + beta * kl
     metrics = {**classification_metrics("clean", clean, y),
                **classification_metrics("adv", adv, y), "kl": kl}
     return loss, (model_state, metrics)
