@@ -76,14 +76,14 @@ class Config:
 
 PRESETS = {
     "smoke": Config(n_train=1000, widths=(8, 16), hidden=32, epochs=2,
-                    fgsm_epochs=2, standard_epochs=3, batch_size=50, train_steps=2,
-                    free_replays=2, n_eval=100, eval_batch=50, pgd_steps=5,
+                    fgsm_epochs=2, standard_epochs=3, batch_size=40, train_steps=2,
+                    free_replays=2, n_eval=80, eval_batch=40, pgd_steps=5,
                     pgd_restarts=2, apgd_steps=10, apgd_targets=2,
-                    curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=50,
-                    gen_steps=5),
+                    curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=40,
+                    gen_steps=5),  # equal step counts share compiled attacks
     "default": Config(),
     "full": Config(dataset="mnist", epochs=40, standard_epochs=10,
-                   train_steps=40, n_eval=10000, eval_batch=500,
+                   train_steps=40, n_eval=10000, batch_size=128, eval_batch=512,
                    apgd_targets=9),
 }
 
@@ -225,7 +225,8 @@ class Evaluator:
                                      n_steps=cfg.apgd_steps)
     else:
       raise ValueError(kind)
-    jitted = self._jit((kind, norm, loss, n_steps, restarts), fn)
+    steps = {"pgd": cfg.pgd_steps if n_steps is None else n_steps}.get(kind)
+    jitted = self._jit((kind, norm, loss, steps, restarts), fn)
 
     def bind(variables):
       def attack(x, y, key):

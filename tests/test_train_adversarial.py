@@ -205,3 +205,17 @@ def test_bad_arguments():
     train.make_distillation_step(APPLY, TX, temperature=0.0)
   with pytest.raises(ValueError, match="batch_shape"):
     train.FreeATState.create({}, TX)
+
+
+def test_steps_are_sharding_agnostic():
+  batch = _digits(128)
+  mesh = train.data_mesh()
+  assert mesh.devices.size == 8
+  step = jax.jit(FACTORIES["pgd_at"]())
+  state = _init(MODULE, batch, TX)
+  a, ma = step(state, batch, jax.random.key(3))
+  b, mb = step(train.replicate(state, mesh), train.shard_batch(batch, mesh),
+               jax.random.key(3))
+  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(float(ma["adv_loss"]), float(mb["adv_loss"]), rtol=1e-5)
