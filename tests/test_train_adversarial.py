@@ -200,7 +200,8 @@ def test_bad_arguments():
         eps=0.1, n_steps=2), clean_weight=2.0)
   with pytest.raises(ValueError, match="static_logits_fns"):
     train.make_ensemble_adversarial_step(
-        APPLY, TX, static_logits_fns=[], perturbation=train.fgsm_rs_perturbation(eps=0.1))
+        APPLY, TX, static_logits_fns=[],
+        perturbation=train.fgsm_rs_perturbation(eps=0.1))
   with pytest.raises(ValueError, match="temperature"):
     train.make_distillation_step(APPLY, TX, temperature=0.0)
   with pytest.raises(ValueError, match="batch_shape"):

@@ -255,11 +255,12 @@ def make_ensemble_adversarial_step(
     perturbation: Perturbation, clean_weight: float = 0.5):
   """Ensemble adversarial training (Tramèr et al. 2018).
 
-  The adversarial half of each batch is crafted, in turn, on the model being
-  trained (update ``count ≡ 0``) or on one of the fixed pre-trained models
-  (``count ≡ i``, ``i = 1..n``, modulo ``n + 1``): transferred examples
-  decouple the generation of adversarial examples from the parameters being
-  trained, which counters the gradient masking of single-step training.
+  Each batch's adversarial examples are crafted, in turn, on the model
+  being trained (update ``count ≡ 0``) or on one of the fixed pre-trained
+  models (``count ≡ i``, ``i = 1..n``, modulo ``n + 1``): transferred
+  examples decouple the generation of adversarial examples from the
+  parameters being trained, which counters the gradient masking of
+  single-step training.
 
   Args:
     apply_fn: see :func:`advjax.train.linen_apply`.
