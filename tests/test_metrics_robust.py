@@ -20,12 +20,11 @@ def predict(x):
 
 
 def flip(rows):
-  mask = np.zeros((4, 1), bool)
-  mask[list(rows)] = True
+  """An attack that flips the examples ``rows`` (found by value, since the
+  cascade passes subsets) across the decision threshold."""
 
   def attack(x, y, key):
-    del key
-    # Identify the examples by value (the cascade passes subsets).
+    del key, y
     hit = np.isin(np.round(np.asarray(x)[:, 0], 3), np.round(X[list(rows), 0], 3))
     return jnp.where(jnp.asarray(hit)[:, None], 1.0 - jnp.asarray(x), x)
 
