@@ -4,6 +4,10 @@ from advjax.attacks import transforms
 from advjax.attacks.blackbox import blackbox_pgd
 from advjax.attacks.blackbox import blackbox_pgd_queries
 from advjax.attacks.blackbox import BlackBoxResult
+from advjax.attacks.apgd import apgd
+from advjax.attacks.apgd import apgd_attack
+from advjax.attacks.apgd import apgd_targeted
+from advjax.attacks.apgd import checkpoint_schedule
 from advjax.attacks.cw import carlini_wagner_l2
 from advjax.attacks.eot import eot
 from advjax.attacks.eot import eot_grad_fn
@@ -34,7 +38,11 @@ __all__ = [
     "BlackBoxResult",
     "blackbox_pgd",
     "blackbox_pgd_queries",
+    "apgd",
+    "apgd_attack",
+    "apgd_targeted",
     "carlini_wagner_l2",
+    "checkpoint_schedule",
     "embedding_ascent_step",
     "embedding_pgd",
     "eot",

@@ -1,6 +1,8 @@
 """Per-example losses: classification and (see gan.py) adversarial games."""
 from advjax.losses.classification import cross_entropy
+from advjax.losses.classification import distillation_loss
 from advjax.losses.classification import dlr_loss
+from advjax.losses.classification import kl_divergence
 from advjax.losses.classification import margin_loss
 from advjax.losses.classification import targeted_dlr_loss
 from advjax.losses.gan import GanLoss
@@ -22,11 +24,13 @@ __all__ = [
     "GanLoss",
     "add_instance_noise",
     "cross_entropy",
+    "distillation_loss",
     "dlr_loss",
     "gan_loss",
     "gradient_penalty",
     "hinge_discriminator_loss",
     "instance_noise_sigma",
+    "kl_divergence",
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
     "margin_loss",

@@ -92,3 +92,61 @@ def targeted_dlr_loss(logits: jax.Array, labels: jax.Array,
   z_t = jnp.take_along_axis(logits, target[:, None], axis=-1)[:, 0]
   top = jax.lax.top_k(logits, 4)[0]
   return -(z_y - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+def kl_divergence(p_logits: jax.Array, q_logits: jax.Array) -> jax.Array:
+  """``KL(softmax(p_logits) ‖ softmax(q_logits))`` per example.
+
+  TRADES's robustness term is ``kl_divergence(f(x), f(x'))``: the clean
+  prediction is the reference distribution. Computed from log-softmaxes, so
+  it is finite even when a probability underflows.
+
+  Args:
+    p_logits: ``[B, K]`` logits of the reference distribution.
+    q_logits: ``[B, K]`` logits of the approximating distribution.
+
+  Returns:
+    ``[B]`` non-negative divergences, in float32 or wider.
+
+  References:
+    Zhang et al., 2019 (TRADES). https://arxiv.org/abs/1901.08573
+  """
+  if p_logits.ndim != 2 or p_logits.shape != q_logits.shape:
+    raise ValueError("`p_logits` and `q_logits` must both have shape [B, K]; "
+                     f"got {p_logits.shape} and {q_logits.shape}.")
+  dtype = _checks.compute_dtype(p_logits.dtype)
+  log_p = jax.nn.log_softmax(p_logits.astype(dtype), axis=-1)
+  log_q = jax.nn.log_softmax(q_logits.astype(dtype), axis=-1)
+  return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def distillation_loss(student_logits: jax.Array, teacher_logits: jax.Array, *,
+                      temperature: float = 1.0) -> jax.Array:
+  """Cross-entropy of the student at temperature ``T`` against the teacher's
+  soft labels at ``T``, per example.
+
+  ``-Σ_k softmax(z_teacher/T)_k · log softmax(z_student/T)_k``. Defensive
+  distillation trains the student with this loss and deploys it at
+  ``T = 1`` (no rescaling of the gradient by ``T²``, as in Papernot et al.).
+
+  Args:
+    student_logits: ``[B, K]``.
+    teacher_logits: ``[B, K]``; no gradient flows into them.
+    temperature: ``T > 0``.
+
+  Returns:
+    ``[B]`` losses, in float32 or wider.
+
+  References:
+    Papernot et al., 2016. https://arxiv.org/abs/1511.04508
+    Hinton et al., 2015. https://arxiv.org/abs/1503.02531
+  """
+  _checks.positive(temperature, name="temperature")
+  if student_logits.ndim != 2 or student_logits.shape != teacher_logits.shape:
+    raise ValueError("`student_logits` and `teacher_logits` must both have shape "
+                     f"[B, K]; got {student_logits.shape} and {teacher_logits.shape}.")
+  dtype = _checks.compute_dtype(student_logits.dtype)
+  soft = jax.nn.softmax(jax.lax.stop_gradient(teacher_logits).astype(dtype)
+                        / temperature, axis=-1)
+  log_q = jax.nn.log_softmax(student_logits.astype(dtype) / temperature, axis=-1)
+  return -jnp.sum(soft * log_q, axis=-1)

@@ -1,4 +1,13 @@
 """Train-state type, jitted step factories and sharding helpers."""
+from advjax.train.adversarial import classification_metrics
+from advjax.train.adversarial import fgsm_rs_perturbation
+from advjax.train.adversarial import inference_logits
+from advjax.train.adversarial import make_adversarial_step
+from advjax.train.adversarial import make_ensemble_adversarial_step
+from advjax.train.adversarial import make_fgsm_rs_step
+from advjax.train.adversarial import make_perturbed_step
+from advjax.train.adversarial import make_pgd_at_step
+from advjax.train.adversarial import pgd_perturbation
 from advjax.train.classifier import linen_apply
 from advjax.train.classifier import make_classifier_step
 from advjax.train.classifier import make_predict
@@ -19,6 +28,9 @@ from advjax.train.electra import make_electra_step
 from advjax.train.electra import make_mlm_step
 from advjax.train.electra import mask_tokens
 from advjax.train.electra import mlm_loss
+from advjax.train.distillation import make_distillation_step
+from advjax.train.free import FreeATState
+from advjax.train.free import make_free_at_step
 from advjax.train.freelb import linen_text_apply
 from advjax.train.freelb import make_embedding_pgd_gradients
 from advjax.train.freelb import make_embedding_pgd_step
@@ -37,8 +49,10 @@ from advjax.train.sharding import replicate
 from advjax.train.sharding import shard_batch
 from advjax.train.state import split_variables
 from advjax.train.state import TrainState
+from advjax.train.trades import make_trades_step
 
 __all__ = [
+    "classification_metrics",
     "clip_params",
     "clip_weights",
     "dann_lambda_schedule",
@@ -47,22 +61,30 @@ __all__ = [
     "electra_loss",
     "ElectraModel",
     "data_mesh",
+    "fgsm_rs_perturbation",
+    "FreeATState",
     "gan_optimizers",
     "GANState",
     "gumbel_max_sample",
+    "inference_logits",
     "init_dann",
     "linen_apply",
     "linen_dann",
     "linen_electra",
     "linen_mlm",
     "linen_text_apply",
+    "make_adversarial_step",
     "make_classifier_step",
     "make_dann_grads",
     "make_dann_predict",
     "make_dann_step",
     "make_electra_step",
+    "make_distillation_step",
     "make_embedding_pgd_gradients",
     "make_embedding_pgd_step",
+    "make_ensemble_adversarial_step",
+    "make_fgsm_rs_step",
+    "make_free_at_step",
     "make_freelb_gradients",
     "make_freelb_step",
     "make_gan_step",
@@ -72,6 +94,10 @@ __all__ = [
     "make_sampler",
     "mask_tokens",
     "mlm_loss",
+    "make_perturbed_step",
+    "make_pgd_at_step",
+    "make_trades_step",
+    "pgd_perturbation",
     "replicate",
     "shard_batch",
     "split_variables",

@@ -1,0 +1,411 @@
+"""Adversarial training on MNIST and an honest evaluation of it.
+
+    python -m experiments.adversarial_training                  # all methods
+    python -m experiments.adversarial_training --set methods=pgd_at
+
+Methods: standard, fgsm_rs (Wong et al. 2020), pgd_at (Madry et al. 2018),
+free_at (Shafahi et al. 2019), trades (Zhang et al. 2019), distillation
+(Papernot et al. 2016). Each is trained (one checkpointed stage per method;
+an interrupted run resumes) and evaluated on the held-out split: clean
+accuracy; robust accuracy at L∞ ε as the per-example worst case of APGD-CE,
+APGD-T and PGD-50 with restarts (run as a cascade on the survivors);
+gradient-masking diagnostics (accuracy vs ε must fall to ~0; CE-PGD vs
+margin-PGD). For pgd_at also the perturbation sets of CS182 Problem 4.
+
+Per-method results go to ``eval_<method>.json``; ``results.json`` merges every
+method evaluated so far in the workdir, so methods can be rerun one by one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from advjax import attacks
+from advjax import data
+from advjax import metrics
+from advjax import models
+from advjax import train
+from experiments import classifier
+from experiments import common
+from experiments import plots
+
+METHODS = ("standard", "fgsm_rs", "pgd_at", "free_at", "trades", "distillation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  dataset: str = "mnist_subset"
+  methods: tuple = METHODS
+  n_train: int = 0              # 0: the whole split
+  widths: tuple = (32, 64)      # SmallCNN conv widths
+  hidden: int = 200
+  epochs: int = 15              # PGD-AT and TRADES
+  fgsm_epochs: int = 30         # FGSM-RS (2 passes per batch instead of 9)
+  fgsm_step: float = 1.25       # FGSM-RS step / ε (Wong et al.: 1.25)
+  standard_epochs: int = 8      # standard and each distillation stage
+  # Free-AT makes epochs·(train_steps + 2)/free_replays passes of
+  # free_replays replays: PGD-AT's cost.
+  batch_size: int = 100
+  learning_rate: float = 3e-3   # Adam, linear warm-up then cosine decay
+  warmup_frac: float = 0.3
+  eps: float = 0.3
+  eps_ramp_frac: float = 0.4    # ε grows linearly from 0 over this part of training
+  train_steps: int = 7          # PGD steps in PGD-AT and TRADES
+  trades_beta: float = 6.0
+  free_replays: int = 8
+  temperature: float = 100.0    # defensive distillation
+  n_eval: int = 1000
+  eval_batch: int = 250
+  pgd_steps: int = 50
+  pgd_restarts: int = 10
+  apgd_steps: int = 100
+  apgd_targets: int = 3         # AutoAttack's standard list uses 9
+  curve_eps: tuple = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+  curve_steps: int = 20
+  n_curve: int = 500
+  gen_steps: int = 50           # perturbation-set generalization attacks
+  night_brightness: float = 0.35
+  seed: int = 0
+
+
+PRESETS = {
+    "smoke": Config(n_train=1000, widths=(8, 16), hidden=32, epochs=2,
+                    fgsm_epochs=2, standard_epochs=3, batch_size=40, train_steps=2,
+                    free_replays=2, n_eval=80, eval_batch=40, pgd_steps=5,
+                    pgd_restarts=2, apgd_steps=10, apgd_targets=2,
+                    curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=40,
+                    gen_steps=5),  # equal step counts share compiled attacks
+    "default": Config(),
+    "full": Config(dataset="mnist", epochs=40, standard_epochs=10,
+                   train_steps=40, n_eval=10000, batch_size=128, eval_batch=512,
+                   apgd_targets=9),
+}
+
+
+# ----------------------------------------------------------------- training --
+
+def _schedules(cfg, steps_per_epoch, epochs):
+  total = max(epochs * steps_per_epoch, 1)
+  lr = optax.warmup_cosine_decay_schedule(
+      0.0, cfg.learning_rate, max(int(cfg.warmup_frac * total), 1), total)
+  ramp = max(cfg.eps_ramp_frac * total, 1.0)
+  eps = lambda count: cfg.eps * jnp.minimum(1.0, count / ramp)  # noqa: E731
+  return lr, eps
+
+
+def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
+  if method == "standard":
+    return train.make_classifier_step(apply_fn, tx)
+  if method == "fgsm_rs":
+    return train.make_fgsm_rs_step(
+        apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c))
+  if method == "pgd_at":
+    return train.make_pgd_at_step(apply_fn, tx, eps=eps, n_steps=cfg.train_steps)
+  if method == "free_at":
+    return train.make_free_at_step(apply_fn, tx, eps=eps,
+                                   n_replays=cfg.free_replays)
+  if method == "trades":
+    return train.make_trades_step(apply_fn, tx, eps=eps, beta=cfg.trades_beta,
+                                  n_steps=cfg.train_steps)
+  if method in ("distillation_teacher", "distillation"):
+    return train.make_distillation_step(apply_fn, tx, temperature=cfg.temperature,
+                                        teacher_logits_fn=teacher)
+  raise ValueError(f"unknown method {method!r}; methods: {METHODS}")
+
+
+def train_method(run, method, train_split, mesh, module, *, teacher=None):
+  """Trains one stage with a checkpoint per epoch; returns ``(variables,
+  history {metric: [epochs]}, [wall seconds, CPU seconds])``."""
+  cfg = run.config
+  apply_fn = train.linen_apply(module)
+  adversarial = method not in ("standard", "distillation_teacher", "distillation")
+  epochs = cfg.epochs if adversarial else cfg.standard_epochs
+  epochs = cfg.fgsm_epochs if method == "fgsm_rs" else epochs
+  updates_per_batch = 1
+  if method == "free_at":  # PGD-AT's cost: train_steps + 2 passes per batch
+    updates_per_batch = cfg.free_replays
+    epochs = max(1, round(cfg.epochs * (cfg.train_steps + 2) / cfg.free_replays))
+  steps_per_epoch = len(train_split) // cfg.batch_size
+  lr, eps = _schedules(cfg, steps_per_epoch * updates_per_batch, epochs)
+  tx = optax.adam(lr)
+  stages = METHODS + ("distillation_teacher",)
+  init_key, key = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed),
+                                                      stages.index(method)))
+  params, model_state = train.split_variables(
+      module.init(init_key, train_split.image[:1]))
+  if method == "free_at":
+    state = train.FreeATState.create(
+        params, tx, model_state,
+        batch_shape=(cfg.batch_size,) + train_split.image.shape[1:])
+  else:
+    state = train.TrainState.create(params, tx, model_state)
+  teacher_fn = None
+  if teacher is not None:
+    teacher_fn = lambda x: module.apply(teacher, x)  # noqa: E731
+  step = jax.jit(_make_step(method, cfg, apply_fn, tx, eps, teacher_fn),
+                 donate_argnums=0)
+  names = ("loss", "clean_accuracy", "adv_accuracy")
+  template = {"state": state, "history": np.full((epochs, len(names)), np.nan,
+                                                 np.float32),
+              "seconds": np.zeros((2,), np.float64)}
+  ckpt = run.checkpointer(method)
+  saved, epoch = ckpt.restore(template)
+  state = train.replicate(saved["state"], mesh)
+  history, seconds = np.array(saved["history"]), np.array(saved["seconds"])
+  bar = run.progress(total=epochs, initial=epoch, desc=f"train {method}")
+  for epoch in range(epoch, epochs):
+    start = np.array([time.perf_counter(), time.process_time()])
+    epoch_key = jax.random.fold_in(key, epoch)
+    sums = np.zeros(len(names))
+    n = 0
+    for i, batch in enumerate(data.iterate_batches(epoch_key, train_split,
+                                                   cfg.batch_size)):
+      state, m = step(state, train.shard_batch(batch, mesh),
+                      jax.random.fold_in(epoch_key, i))
+      m = {"clean_accuracy": m.get("accuracy", np.nan), **m}
+      sums += [float(m.get(k, np.nan)) for k in names]
+      n += 1
+    history[epoch] = sums / max(n, 1)
+    seconds += np.array([time.perf_counter(), time.process_time()]) - start
+    ckpt.save(epoch + 1, {"state": state, "history": history,
+                          "seconds": np.asarray(seconds)})
+    bar.update(1)
+    bar.set_postfix(loss=f"{history[epoch, 0]:.3f}",
+                    adv=f"{history[epoch, 2]:.3f}")
+  bar.close()
+  ckpt.close()
+  variables = {"params": state.params, **state.model_state}
+  return variables, {k: history[:, j].tolist() for j, k in enumerate(names)}, seconds
+
+
+# --------------------------------------------------------------- evaluation --
+
+class Evaluator:
+  """Jitted attacks shared by every method (same architecture: one compile);
+  the model's variables are an argument."""
+
+  def __init__(self, module, cfg, mesh):
+    self.cfg, self.mesh = cfg, mesh
+    self.logits = lambda v, x: module.apply(v, x)  # noqa: E731
+    self.predict_jit = jax.jit(lambda v, x: jnp.argmax(self.logits(v, x), -1))
+    self._cache = {}
+
+  def _jit(self, name, make):
+    if name not in self._cache:
+      self._cache[name] = jax.jit(make)
+    return self._cache[name]
+
+  def attack(self, kind, *, eps, norm=jnp.inf, loss="ce", n_steps=None,
+             restarts=1):
+    """``(variables) -> attack(x, y, key)`` for the cascade."""
+    cfg = self.cfg
+    if kind == "pgd":
+      n = cfg.pgd_steps if n_steps is None else n_steps
+
+      def fn(v, x, y, k, eps):
+        f = lambda z: self.logits(v, z)  # noqa: E731
+        return attacks.pgd(attacks.untargeted(f, y, loss=loss), x, key=k,
+                           eps=eps, norm=norm, step_size=2.5 * eps / n,
+                           n_steps=n, n_restarts=restarts)
+    elif kind == "apgd_ce":
+      def fn(v, x, y, k, eps):
+        return attacks.apgd_attack(lambda z: self.logits(v, z), x, y, key=k,
+                                   eps=eps, norm=norm, loss="ce",
+                                   n_steps=cfg.apgd_steps)
+    elif kind == "apgd_t":
+      def fn(v, x, y, k, eps):
+        return attacks.apgd_targeted(lambda z: self.logits(v, z), x, y, key=k,
+                                     eps=eps, norm=norm,
+                                     n_target_classes=cfg.apgd_targets,
+                                     n_steps=cfg.apgd_steps)
+    else:
+      raise ValueError(kind)
+    steps = {"pgd": cfg.pgd_steps if n_steps is None else n_steps}.get(kind)
+    jitted = self._jit((kind, norm, loss, steps, restarts), fn)
+
+    def bind(variables):
+      def attack(x, y, key):
+        xs, ys = train.shard_batch((x, y), self.mesh)
+        return np.asarray(jitted(variables, xs, ys, key, jnp.float32(eps)))
+      return attack
+
+    return bind
+
+  def cascade(self, variables, x, y, named, key):
+    predict = lambda x_: np.asarray(self.predict_jit(  # noqa: E731
+        variables, train.shard_batch(x_, self.mesh)))
+    return metrics.cascade_evaluation(
+        predict, x, y, attacks={k: a(variables) for k, a in named.items()},
+        key=key, batch_size=self.cfg.eval_batch)
+
+
+def robust_attacks(ev, cfg):
+  """The attacks whose per-example worst case is ``robust_accuracy``, in
+  cascade order (a black-box attack such as Square belongs at the end)."""
+  return {"apgd_ce": ev.attack("apgd_ce", eps=cfg.eps),
+          "apgd_t": ev.attack("apgd_t", eps=cfg.eps),
+          "pgd": ev.attack("pgd", eps=cfg.eps, restarts=cfg.pgd_restarts)}
+
+
+def evaluate_method(run, ev, method, variables, test):
+  cfg = run.config
+  x, y = test.image[: cfg.n_eval], test.label[: cfg.n_eval]
+  key = jax.random.key(cfg.seed + 1)
+  out = {}
+  start = time.perf_counter()
+  _, acc = ev.cascade(variables, x, y, robust_attacks(ev, cfg), key)
+  out["clean_accuracy"] = acc["clean"]
+  out.update({f"after_{k}_accuracy": v for k, v in acc.items() if k != "clean"})
+  out["robust_accuracy"] = acc[list(acc)[-1]]
+  out["eval_seconds"] = time.perf_counter() - start
+  # Gradient-masking diagnostics: each attack alone, CE versus margin loss.
+  nc = min(cfg.n_curve, len(x))
+  for loss in ("ce", "margin"):
+    _, a = ev.cascade(variables, x[:nc], y[:nc],
+                      {"pgd": ev.attack("pgd", eps=cfg.eps, loss=loss)}, key)
+    out[f"pgd_{loss}_accuracy"] = a["pgd"]
+  out["ce_margin_gap"] = out["pgd_ce_accuracy"] - out["pgd_margin_accuracy"]
+  curve = [metrics_clean(ev, variables, x[:nc], y[:nc])]
+  for eps in cfg.curve_eps:
+    _, a = ev.cascade(variables, x[:nc], y[:nc], {"pgd": ev.attack(
+        "pgd", eps=eps, loss="margin", n_steps=cfg.curve_steps)}, key)
+    curve.append(a["pgd"])
+    out[f"curve_accuracy_eps{eps}"] = a["pgd"]
+  out["max_eps_accuracy"] = curve[-1]
+  return out, curve
+
+
+def metrics_clean(ev, variables, x, y):
+  _, a = ev.cascade(variables, x, y, {}, jax.random.key(0))
+  return a["clean"]
+
+
+def generalization(run, ev, variables, test):
+  """CS182 Problem 4 for an L∞-0.3-trained model: which other perturbation
+  sets does the robustness carry over to? Returns results and table rows."""
+  cfg = run.config
+  x, y = test.image[: cfg.n_eval], test.label[: cfg.n_eval]
+  key = jax.random.key(cfg.seed + 2)
+  inside = "≥ the L∞ 0.3 accuracy: the set lies inside the trained ball"
+  sets = [("linf_0.1", jnp.inf, 0.1, inside),
+          ("linf_0.4", jnp.inf, 0.4, "no guarantee: larger than the trained ball"),
+          ("l2_0.3", 2, 0.3, inside + " (‖δ‖∞ ≤ ‖δ‖₂)"),
+          ("l2_2.0", 2, 2.0, "no guarantee: ‖δ‖₂ ≤ 2 allows ‖δ‖∞ up to 1")]
+  out, rows = {}, []
+  for name, norm, eps, prediction in sets:
+    named = {"apgd_ce": ev.attack("apgd_ce", eps=eps, norm=norm),
+             "pgd": ev.attack("pgd", eps=eps, norm=norm, n_steps=cfg.gen_steps)}
+    _, a = ev.cascade(variables, x, y, named, key)
+    out[f"{name}_accuracy"] = a["pgd"]
+    rows.append({"perturbation set": name, "prediction": prediction,
+                 "measured": a["pgd"]})
+  night = np.clip(x * cfg.night_brightness, 0.0, 1.0).astype(x.dtype)
+  out["night_accuracy"] = metrics_clean(ev, variables, night, y)
+  rows.append({"perturbation set": f"night (brightness ×{cfg.night_brightness})",
+               "prediction": "no guarantee: a dimmed image is far outside the "
+               "L∞ 0.3 ball", "measured": out["night_accuracy"]})
+  return out, rows
+
+
+# --------------------------------------------------------------------- main --
+
+def main(argv=None):
+  run, _ = common.setup("adversarial_training", PRESETS, argv)
+  cfg = run.config
+  for m in cfg.methods:
+    if m not in METHODS:
+      raise ValueError(f"--set methods: unknown method {m!r}; methods: {METHODS}")
+  mesh = train.data_mesh()
+  train_split, test = classifier.load_dataset(cfg.dataset, n_train=cfg.n_train)
+  run.log(f"{cfg.dataset}: {len(train_split)} train / {len(test)} test; "
+          f"{len(jax.devices())} {jax.default_backend()} device(s)")
+  module = models.SmallCNN(widths=tuple(cfg.widths), hidden=cfg.hidden)
+  ev = Evaluator(module, cfg, mesh)
+  for method in cfg.methods:
+    teacher = None
+    extra_seconds = np.zeros(2)
+    if method == "distillation":
+      teacher, _, extra_seconds = train_method(
+          run, "distillation_teacher", train_split, mesh, module)
+    variables, history, seconds = train_method(run, method, train_split, mesh,
+                                               module, teacher=teacher)
+    out, curve = evaluate_method(run, ev, method, variables, test)
+    out["train_seconds"], out["train_cpu_seconds"] = (seconds + extra_seconds).tolist()
+    x_night = np.clip(test.image[: cfg.n_eval] * cfg.night_brightness, 0.0, 1.0)
+    out["night_accuracy"] = metrics_clean(ev, variables, x_night,
+                                          test.label[: cfg.n_eval])
+    if method == "pgd_at":
+      gen, rows = generalization(run, ev, variables, test)
+      out.update(gen)
+      (run.workdir / "generalization.md").write_text(common.format_table(
+          rows, ["perturbation set", "prediction", "measured"]) + "\n")
+    (run.workdir / f"eval_{method}.json").write_text(json.dumps(
+        {"results": out, "curve": curve, "history": history}, indent=1))
+    run.log(f"{method}: clean {out['clean_accuracy']:.3f}, robust "
+            f"{out['robust_accuracy']:.3f} (CE-PGD {out['pgd_ce_accuracy']:.3f}, "
+            f"margin-PGD {out['pgd_margin_accuracy']:.3f}), train "
+            f"{out['train_seconds']:.0f}s, eval {out['eval_seconds']:.0f}s")
+  return report(run)
+
+
+def report(run):
+  """Merges every ``eval_<method>.json`` of the workdir into results.json,
+  the table and the plots."""
+  cfg = run.config
+  evals = {}
+  for method in METHODS:
+    path = run.workdir / f"eval_{method}.json"
+    if path.exists():
+      evals[method] = json.loads(path.read_text())
+  results = {f"{m}/{k}": v for m, e in evals.items() for k, v in e["results"].items()}
+  run.write_results(results)
+  rows = [{"method": m, **{k: e["results"].get(k) for k in (
+      "clean_accuracy", "robust_accuracy", "pgd_ce_accuracy",
+      "pgd_margin_accuracy", "train_seconds", "train_cpu_seconds")}}
+      for m, e in evals.items()]
+  table = common.format_table(rows, ["method", "clean_accuracy", "robust_accuracy",
+                                     "pgd_ce_accuracy", "pgd_margin_accuracy",
+                                     "train_seconds", "train_cpu_seconds"])
+  (run.workdir / "table.md").write_text(table + "\n")
+  run.log(table)
+  if evals:
+    eps = [0.0] + list(cfg.curve_eps)
+    run.save_figure(plots.accuracy_vs_eps(
+        eps, {m: e["curve"] for m, e in evals.items() if len(e["curve"]) == len(eps)},
+        title=f"Margin-PGD-{cfg.curve_steps} accuracy"), "robust_accuracy_vs_eps")
+    run.save_figure(_training_curves(evals), "training_curves")
+  gen = run.workdir / "generalization.md"
+  if gen.exists():
+    run.log(gen.read_text())
+  run.log(f"results: {run.workdir / 'results.json'}")
+  return results
+
+
+def _training_curves(evals):
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+  for m, e in evals.items():
+    h = e["history"]
+    axes[0].plot(range(1, len(h["loss"]) + 1), h["loss"], label=m)
+    acc = h["adv_accuracy"] if not all(np.isnan(h["adv_accuracy"])) else h[
+        "clean_accuracy"]
+    axes[1].plot(range(1, len(acc) + 1), acc, label=m)
+  axes[0].set_title("training loss")
+  axes[1].set_title("training accuracy (adversarial where trained so)")
+  for ax in axes:
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+  axes[1].legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

@@ -1,0 +1,43 @@
+"""The adversarial-training experiment end to end, in its smoke preset."""
+import json
+
+from advjax import models
+from advjax import train
+from experiments import adversarial_training
+from experiments import classifier
+from experiments import common
+
+
+def test_adversarial_training_smoke(tmp_path):
+  args = ["--preset", "smoke", "--workdir", str(tmp_path), "--quiet"]
+  results = adversarial_training.main(args)
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert saved == results
+  for m in adversarial_training.METHODS:
+    clean, robust = saved[f"{m}/clean_accuracy"], saved[f"{m}/robust_accuracy"]
+    assert 0.0 <= robust <= clean <= 1.0, m
+    # The cascade's accuracy only falls: it is a per-example worst case.
+    assert clean >= saved[f"{m}/after_apgd_ce_accuracy"] >= saved[
+        f"{m}/after_apgd_t_accuracy"] >= robust, m
+    # Diagnostic: at ε = 0.5 any MNIST digit can be turned grey.
+    assert saved[f"{m}/max_eps_accuracy"] <= 0.1, m
+    assert saved[f"{m}/train_seconds"] > 0.0
+  assert saved["standard/clean_accuracy"] > 0.7  # 60 steps on 1,000 images learn
+  assert saved["standard/robust_accuracy"] <= 0.05
+  for key in ("l2_0.3", "l2_2.0", "linf_0.1", "linf_0.4", "night"):
+    assert 0.0 <= saved[f"pgd_at/{key}_accuracy"] <= 1.0, key
+  for name in ("robust_accuracy_vs_eps.png", "training_curves.png"):
+    assert (tmp_path / name).stat().st_size > 1000
+  assert "l2_0.3" in (tmp_path / "generalization.md").read_text()
+  # A rerun resumes every stage from its checkpoint instead of training ...
+  run, _ = common.setup("adversarial_training", adversarial_training.PRESETS, args)
+  train_split, _ = classifier.load_dataset(run.config.dataset,
+                                           n_train=run.config.n_train)
+  module = models.SmallCNN(widths=run.config.widths, hidden=run.config.hidden)
+  _, history, seconds = adversarial_training.train_method(
+      run, "standard", train_split, train.data_mesh(), module)
+  assert seconds[0] == results["standard/train_seconds"]
+  assert len(history["loss"]) == run.config.standard_epochs
+  # ... and a run of no methods just merges what the workdir holds.
+  again = adversarial_training.main(args + ["--set", "methods="])
+  assert again == results
