@@ -67,6 +67,9 @@ class Config:
   pgd_restarts: int = 10
   apgd_steps: int = 100
   apgd_targets: int = 3         # AutoAttack's standard list uses 9
+  # Square (margin loss) last in the cascade and alone as the black-box check
+  # of gradient masking; 0 leaves it out (the measured default predates it).
+  square_queries: int = 0
   curve_eps: tuple = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
   curve_steps: int = 20
   n_curve: int = 500
@@ -81,11 +84,11 @@ PRESETS = {
                     free_replays=2, n_eval=80, eval_batch=40, pgd_steps=5,
                     pgd_restarts=2, apgd_steps=10, apgd_targets=2,
                     curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=40,
-                    gen_steps=5),  # equal step counts share compiled attacks
+                    gen_steps=5, square_queries=10),  # equal step counts share compiled attacks
     "default": Config(),
     "full": Config(dataset="mnist", epochs=40, standard_epochs=10,
                    train_steps=40, n_eval=10000, batch_size=128, eval_batch=512,
-                   apgd_targets=9),
+                   apgd_targets=9, square_queries=5000),
 }
 
 
@@ -225,6 +228,11 @@ class Evaluator:
                                      eps=eps, norm=norm,
                                      n_target_classes=cfg.apgd_targets,
                                      n_steps=cfg.apgd_steps)
+    elif kind == "square":
+      def fn(v, x, y, k, eps):
+        margin = attacks.untargeted(lambda z: self.logits(v, z), y, loss="margin")
+        return attacks.square_attack(margin, x, key=k, eps=eps, norm=norm,
+                                     n_queries=cfg.square_queries).x_adv
     else:
       raise ValueError(kind)
     steps = {"pgd": cfg.pgd_steps if n_steps is None else n_steps}.get(kind)
@@ -249,9 +257,12 @@ class Evaluator:
 def robust_attacks(ev, cfg):
   """The attacks whose per-example worst case is ``robust_accuracy``, in
   cascade order (a black-box attack such as Square belongs at the end)."""
-  return {"apgd_ce": ev.attack("apgd_ce", eps=cfg.eps),
-          "apgd_t": ev.attack("apgd_t", eps=cfg.eps),
-          "pgd": ev.attack("pgd", eps=cfg.eps, restarts=cfg.pgd_restarts)}
+  named = {"apgd_ce": ev.attack("apgd_ce", eps=cfg.eps),
+           "apgd_t": ev.attack("apgd_t", eps=cfg.eps),
+           "pgd": ev.attack("pgd", eps=cfg.eps, restarts=cfg.pgd_restarts)}
+  if cfg.square_queries:
+    named["square"] = ev.attack("square", eps=cfg.eps)
+  return named
 
 
 def evaluate_method(run, ev, method, variables, test):
@@ -272,6 +283,10 @@ def evaluate_method(run, ev, method, variables, test):
                       {"pgd": ev.attack("pgd", eps=cfg.eps, loss=loss)}, key)
     out[f"pgd_{loss}_accuracy"] = a["pgd"]
   out["ce_margin_gap"] = out["pgd_ce_accuracy"] - out["pgd_margin_accuracy"]
+  if cfg.square_queries:  # black-box far below white-box would mean masking
+    _, a = ev.cascade(variables, x[:nc], y[:nc],
+                      {"square": ev.attack("square", eps=cfg.eps)}, key)
+    out["square_accuracy"] = a["square"]
   curve = [metrics_clean(ev, variables, x[:nc], y[:nc])]
   for eps in cfg.curve_eps:
     _, a = ev.cascade(variables, x[:nc], y[:nc], {"pgd": ev.attack(

@@ -18,7 +18,9 @@ def test_adversarial_training_smoke(tmp_path):
     assert 0.0 <= robust <= clean <= 1.0, m
     # The cascade's accuracy only falls: it is a per-example worst case.
     assert clean >= saved[f"{m}/after_apgd_ce_accuracy"] >= saved[
-        f"{m}/after_apgd_t_accuracy"] >= robust, m
+        f"{m}/after_apgd_t_accuracy"] >= saved[f"{m}/after_pgd_accuracy"] >= saved[
+            f"{m}/after_square_accuracy"] == robust, m
+    assert 0.0 <= saved[f"{m}/square_accuracy"] <= clean, m
     # Diagnostic: at ε = 0.5 any MNIST digit can be turned grey.
     assert saved[f"{m}/max_eps_accuracy"] <= 0.1, m
     assert saved[f"{m}/train_seconds"] > 0.0
