@@ -7,8 +7,10 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import PartitionSpec as P
 
+from advjax import models
 from advjax import train
 from advjax.train import gan as gan_train
 from experiments import common
@@ -138,3 +140,32 @@ def train_in_chunks(run: common.Run, stage: str, state: Any,
                        (metrics or {}).items()})
   ckpt.close()
   return state, metrics
+
+
+def draw_labelled(key, batch_size: int, images, labels):
+  """A batch ``{"image", "label"}`` drawn with replacement (for :func:`scan_chunk`)."""
+  idx = jax.random.randint(key, (batch_size,), 0, images.shape[0])
+  return {"image": images[idx], "label": labels[idx]}
+
+
+def train_judge_classifier(run: common.Run, images, labels, *, seed: int,
+                           steps: int, chunk_steps: int, batch_size: int, mesh):
+  """Trains the ``SmallCNN`` that judges generated images (FID features, class
+  coverage, accuracy of outputs), resumably, as stage ``classifier``.
+
+  Returns ``(module, params)``.
+  """
+  module = models.SmallCNN()
+  tx = optax.adam(1e-3)
+  state = train.replicate(
+      init_train_state(module, tx, seed, (1,) + tuple(images.shape[1:])), mesh)
+  chunk_steps = min(chunk_steps, steps)
+  chunk = jax.jit(scan_chunk(
+      train.make_classifier_step(train.linen_apply(module), tx), draw_labelled,
+      chunk_steps=chunk_steps, batch_size=batch_size))
+  images, labels = jnp.asarray(images), jnp.asarray(labels)
+  key = jax.random.key(seed + 1)
+  state, _ = train_in_chunks(
+      run, "classifier", state, lambda s, t: chunk(s, t, key, images, labels),
+      total_steps=steps, chunk_steps=chunk_steps)
+  return module, state.params

@@ -23,7 +23,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from advjax import data
 from advjax import metrics
@@ -33,10 +32,10 @@ from advjax.train import gan as gan_train
 from experiments import common
 from experiments._gan_common import Recipe
 from experiments._gan_common import build_gan
-from experiments._gan_common import init_train_state
 from experiments._gan_common import run_on_mesh
 from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
+from experiments._gan_common import train_judge_classifier
 
 RECIPES = {
     "non_saturating": Recipe("non_saturating", optimizer="dcgan"),
@@ -93,35 +92,21 @@ def _load(cfg):
   return tuple(splits)
 
 
-def _draw_labelled(key, batch_size, images, labels):
-  idx = jax.random.randint(key, (batch_size,), 0, images.shape[0])
-  return {"image": images[idx], "label": labels[idx]}
-
-
 def _draw_images(key, batch_size, images):
   return images[jax.random.randint(key, (batch_size,), 0, images.shape[0])]
 
 
 def _train_classifier(run, cfg, train_split, test_split, mesh):
   """Trains the feature extractor; returns ``(x -> (features, predictions), acc)``."""
-  module = models.SmallCNN()
-  tx = optax.adam(1e-3)
-  state = train.replicate(init_train_state(module, tx, cfg.seed, (1, 28, 28, 1)),
-                          mesh)
-  chunk_steps = min(cfg.chunk_steps, cfg.classifier_steps)
-  chunk = jax.jit(scan_chunk(
-      train.make_classifier_step(train.linen_apply(module), tx), _draw_labelled,
-      chunk_steps=chunk_steps, batch_size=128))
-  images, labels = jnp.asarray(train_split.image), jnp.asarray(train_split.label)
-  key = jax.random.key(cfg.seed + 1)
-  state, _ = train_in_chunks(
-      run, "classifier", state, lambda s, t: chunk(s, t, key, images, labels),
-      total_steps=cfg.classifier_steps, chunk_steps=chunk_steps)
+  module, params = train_judge_classifier(
+      run, train_split.image, train_split.label, seed=cfg.seed,
+      steps=cfg.classifier_steps, chunk_steps=cfg.chunk_steps, batch_size=128,
+      mesh=mesh)
 
   @jax.jit
   def features_and_predictions(x):
     logits, inter = module.apply(
-        {"params": state.params}, x,
+        {"params": params}, x,
         capture_intermediates=lambda m, _: isinstance(m, nn.Dense))
     # Penultimate layer: the ReLU of the first dense layer.
     features = nn.relu(inter["intermediates"]["Dense_0"]["__call__"][0])

@@ -36,10 +36,10 @@ from advjax import models
 from advjax import train
 from advjax.train import gan as gan_train
 from experiments import common
-from experiments._gan_common import init_train_state
 from experiments._gan_common import run_on_mesh
 from experiments._gan_common import scan_chunk
 from experiments._gan_common import train_in_chunks
+from experiments._gan_common import train_judge_classifier
 
 METHODS = {"l1": 0.0, "cgan": 1.0}  # weight of the adversarial term
 TASKS = ("downsampled", "digit")
@@ -111,27 +111,13 @@ def _draw_pairs(key, batch_size, sources, targets):
   return {"input": sources[idx], "target": targets[idx]}
 
 
-def _draw_labelled(key, batch_size, images, labels):
-  idx = jax.random.randint(key, (batch_size,), 0, images.shape[0])
-  return {"image": images[idx], "label": labels[idx]}
-
-
 def _train_classifier(run, cfg, train_split, test_split, mesh):
   """A SmallCNN on real coloured digits; returns ``(predict, test accuracy)``."""
-  module = models.SmallCNN()
-  tx = optax.adam(1e-3)
-  state = train.replicate(init_train_state(module, tx, cfg.seed, (1, 28, 28, 3)),
-                          mesh)
-  chunk_steps = min(cfg.chunk_steps, cfg.classifier_steps)
-  chunk = jax.jit(scan_chunk(
-      train.make_classifier_step(train.linen_apply(module), tx), _draw_labelled,
-      chunk_steps=chunk_steps, batch_size=64))
-  images, labels = jnp.asarray(train_split.target), jnp.asarray(train_split.label)
-  key = jax.random.key(cfg.seed + 1)
-  state, _ = train_in_chunks(
-      run, "classifier", state, lambda s, t: chunk(s, t, key, images, labels),
-      total_steps=cfg.classifier_steps, chunk_steps=chunk_steps)
-  predict = jax.jit(lambda x: jnp.argmax(module.apply({"params": state.params}, x), -1))
+  module, params = train_judge_classifier(
+      run, train_split.target, train_split.label, seed=cfg.seed,
+      steps=cfg.classifier_steps, chunk_steps=cfg.chunk_steps, batch_size=64,
+      mesh=mesh)
+  predict = jax.jit(lambda x: jnp.argmax(module.apply({"params": params}, x), -1))
   accuracy = float(np.mean(np.asarray(predict(jnp.asarray(test_split.target)))
                            == test_split.label))
   return predict, accuracy
