@@ -213,17 +213,23 @@ def mnist_m_style(*, photo_fraction: float = 0.5, n_train: int = 2000,
     return Split(np.repeat(split.image, 3, axis=-1), split.label)
 
   def colourize(split):
-    n = len(split)
-    from_photo = rng.random(n) < photo_fraction
-    patches = np.empty((n, 28, 28, 3), np.float32)
-    patches[from_photo] = photo_patches(rng, int(from_photo.sum()))
-    patches[~from_photo] = texture_patches(rng, int((~from_photo).sum()))
+    patches = _mixed_patches(rng, len(split), photo_fraction)
     return Split(blend_digits(split.image, patches), split.label)
 
   (source_train, target_train) = halves(train, n_train)
   (source_test, target_test) = halves(test, n_test)
   return DomainShift(grey_to_rgb(source_train), grey_to_rgb(source_test),
                      colourize(target_train), colourize(target_test))
+
+
+def _mixed_patches(rng, n: int, photo_fraction: float) -> np.ndarray:
+  """``n`` colour patches, each from the photographs with probability
+  ``photo_fraction`` and a procedural texture otherwise."""
+  from_photo = rng.random(n) < photo_fraction
+  patches = np.empty((n, 28, 28, 3), np.float32)
+  patches[from_photo] = photo_patches(rng, int(from_photo.sum()))
+  patches[~from_photo] = texture_patches(rng, int((~from_photo).sum()))
+  return patches
 
 
 def mnist_m_pairs(*, photo_fraction: float = 0.5, n_train: int = 4000,
@@ -263,10 +269,7 @@ def mnist_m_pairs(*, photo_fraction: float = 0.5, n_train: int = 4000,
 
   def pairs(split, n):
     digits = split.image[:n]
-    from_photo = rng.random(n) < photo_fraction
-    patches = np.empty((n, 28, 28, 3), np.float32)
-    patches[from_photo] = photo_patches(rng, int(from_photo.sum()))
-    patches[~from_photo] = texture_patches(rng, int((~from_photo).sum()))
+    patches = _mixed_patches(rng, n, photo_fraction)
     return PairedSplit(digits, blend_digits(digits, patches), split.label[:n])
 
   return pairs(train, n_train), pairs(test, n_test)
