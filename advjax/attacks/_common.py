@@ -42,3 +42,8 @@ def value_and_grad(loss_fn):
     return values, g
 
   return fn
+
+
+def per_example(v, x):
+  """Reshapes a ``[B]`` vector to broadcast against ``x``'s ``[B, ...]`` shape."""
+  return v.reshape((x.shape[0],) + (1,) * (x.ndim - 1))

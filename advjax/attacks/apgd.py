@@ -17,15 +17,12 @@ from advjax import _checks
 from advjax.attacks import lp
 from advjax.attacks._common import check_attack_args
 from advjax.attacks._common import check_loss_shape
+from advjax.attacks._common import per_example
 from advjax.losses import cross_entropy
 from advjax.losses import dlr_loss
 from advjax.losses import targeted_dlr_loss
 
 _LOSSES = ("ce", "dlr")
-
-
-def _bcast(v, x):
-  return v.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
 
 
 def checkpoint_schedule(n_steps: int) -> list[tuple[int, int]]:
@@ -98,16 +95,16 @@ def _apgd(objective, x, *, key, eps, n_steps, p, lo, hi, n_restarts, momentum,
 
     def body(i, c):
       a = jnp.where(i > 0, momentum, 1.0)
-      eta_x = _bcast(c["eta"], x32)
+      eta_x = per_example(c["eta"], x32)
       z = proj(c["x"] + eta_x * step_dir(c["g"]))
       x_new = proj(c["x"] + a * (z - c["x"]) + (1.0 - a) * (c["x"] - c["x_prev"]))
       loss, succ, g = value_grad(x_new)
       new_success = succ & ~c["found"]
-      x_found = jnp.where(_bcast(new_success, x32), x_new, c["x_found"])
+      x_found = jnp.where(per_example(new_success, x32), x_new, c["x_found"])
       found = c["found"] | succ
       better = loss > c["loss_best"]
-      x_best = jnp.where(_bcast(better, x32), x_new, c["x_best"])
-      g_best = jnp.where(_bcast(better, x32), g, c["g_best"])
+      x_best = jnp.where(per_example(better, x32), x_new, c["x_best"])
+      g_best = jnp.where(per_example(better, x32), g, c["g_best"])
       loss_best = jnp.where(better, loss, c["loss_best"])
       n_increase = c["n_increase"] + (loss > c["loss"]).astype(jnp.float32)
 
@@ -119,8 +116,8 @@ def _apgd(objective, x, *, key, eps, n_steps, p, lo, hi, n_restarts, momentum,
       stalled = ~c["reduced_last"] & (c["loss_best_last"] >= loss_best)
       reduce = check & (oscillating | stalled)
       eta = jnp.where(reduce, 0.5 * c["eta"], c["eta"])
-      x_next = jnp.where(_bcast(reduce, x32), x_best, x_new)
-      g_next = jnp.where(_bcast(reduce, x32), g_best, g)
+      x_next = jnp.where(per_example(reduce, x32), x_best, x_new)
+      g_next = jnp.where(per_example(reduce, x32), g_best, g)
       return dict(
           x=x_next, x_prev=c["x"],
           g=g_next, loss=jnp.where(reduce, loss_best, loss), eta=eta,
@@ -132,15 +129,15 @@ def _apgd(objective, x, *, key, eps, n_steps, p, lo, hi, n_restarts, momentum,
 
     c = jax.lax.fori_loop(0, n_steps, body, carry)
     newly = c["found"] & ~found_any
-    x_found = jnp.where(_bcast(newly, x32), c["x_found"], x_found)
+    x_found = jnp.where(per_example(newly, x32), c["x_found"], x_found)
     better = c["loss_best"] > best_any
-    x_best_any = jnp.where(_bcast(better, x32), c["x_best"], x_best_any)
+    x_best_any = jnp.where(per_example(better, x32), c["x_best"], x_best_any)
     best_any = jnp.where(better, c["loss_best"], best_any)
     return found_any | c["found"], x_found, best_any, x_best_any
 
   init = (jnp.zeros((b,), bool), x32, jnp.full((b,), -jnp.inf, jnp.float32), x32)
   found, x_found, best, x_best = jax.lax.fori_loop(0, n_restarts, one_restart, init)
-  x_out = jnp.where(_bcast(found, x32), x_found, x_best)
+  x_out = jnp.where(per_example(found, x32), x_found, x_best)
   return x_out.astype(x.dtype), best, found
 
 
@@ -302,7 +299,7 @@ def apgd_targeted(logits_fn: Callable[[jax.Array], jax.Array], x: jax.Array,
                          momentum=float(momentum), rho=float(rho),
                          random_start=True)
     keep = found  # earlier successes stay
-    x_out = jnp.where(_bcast(keep, x32), x_out, x_t.astype(jnp.float32))
+    x_out = jnp.where(per_example(keep, x32), x_out, x_t.astype(jnp.float32))
     return found | succ, x_out
 
   _, x_out = jax.lax.fori_loop(0, n_target_classes, one_target,

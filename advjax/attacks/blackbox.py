@@ -12,6 +12,7 @@ from advjax.attacks import estimators
 from advjax.attacks import lp
 from advjax.attacks._common import check_attack_args
 from advjax.attacks._common import check_loss_shape
+from advjax.attacks._common import per_example
 
 
 class BlackBoxResult(NamedTuple):
@@ -28,10 +29,6 @@ class BlackBoxResult(NamedTuple):
   n_queries: jax.Array
   success: jax.Array
   loss: jax.Array
-
-
-def _bcast(v, x):
-  return v.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
 
 
 def blackbox_pgd_queries(*, method: str, n_samples: int, n_steps: int,
@@ -112,9 +109,9 @@ def blackbox_pgd(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
     x_new = jnp.clip(x32 + lp.project(xc + step - x32, p, eps_b), lo, hi)
     loss_new = evaluate(x_new)
     better = active & (loss_new > best_loss)
-    best_x = jnp.where(_bcast(better, x32), x_new, best_x)
+    best_x = jnp.where(per_example(better, x32), x_new, best_x)
     best_loss = jnp.where(better, loss_new, best_loss)
-    xc = jnp.where(_bcast(active, x32), x_new, xc)
+    xc = jnp.where(per_example(active, x32), x_new, xc)
     return i + 1, xc, best_x, best_loss, count + active.astype(jnp.int32) * per_step
 
   def not_done(carry):  # exits early once every example has stopped

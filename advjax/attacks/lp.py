@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from advjax import _checks
+from advjax.attacks._common import per_example as _per_example
 
 _TINY = 1e-12  # clamps norms so a zero gradient gives a zero step, not NaN
 
@@ -23,11 +24,6 @@ def _f32(x):
 
 def _flat(x):
   return _f32(x).reshape(x.shape[0], -1)
-
-
-def _per_example(v, x):
-  """Broadcasts a ``[B]`` vector against ``x``'s shape."""
-  return v.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
 
 
 def lp_norm(x: jax.Array, norm) -> jax.Array:

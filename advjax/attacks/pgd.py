@@ -12,13 +12,10 @@ from advjax.attacks import lp
 from advjax.attacks._common import check_attack_args
 from advjax.attacks._common import check_loss_shape
 from advjax.attacks._common import value_and_grad
+from advjax.attacks._common import per_example
 
 # grad_fn(x, key) -> gradient estimate with x's shape (black-box PGD).
 GradFn = Callable[[jax.Array, jax.Array], jax.Array]
-
-
-def _bcast(v, x):
-  return v.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
 
 
 def pgd(loss_fn, x: jax.Array, *, key: jax.Array, eps, step_size, n_steps: int,
@@ -95,7 +92,7 @@ def pgd(loss_fn, x: jax.Array, *, key: jax.Array, eps, step_size, n_steps: int,
   def keep_best(best, cand_x, cand_loss):
     best_x, best_loss = best
     better = cand_loss > best_loss
-    return jnp.where(_bcast(better, cand_x), cand_x, best_x), jnp.where(
+    return jnp.where(per_example(better, cand_x), cand_x, best_x), jnp.where(
         better, cand_loss, best_loss)
 
   def one_restart(r, best):
