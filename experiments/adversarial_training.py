@@ -46,9 +46,19 @@ class Config:
   n_train: int = 0              # 0: the whole split
   widths: tuple = (32, 64)      # SmallCNN conv widths
   hidden: int = 200
-  epochs: int = 15              # PGD-AT and TRADES
+  epochs: int = 40              # PGD-AT and TRADES
   fgsm_epochs: int = 30         # FGSM-RS (2 passes per batch instead of 9)
   fgsm_step: float = 1.25       # FGSM-RS step / ε (Wong et al.: 1.25)
+  fgsm_noise: float = 1.0       # random-start radius / ε (N-FGSM: 2)
+  fgsm_project: bool = True     # project onto the ε ball (N-FGSM: no)
+  # Wong et al.'s guard against catastrophic overfitting: after every epoch a
+  # PGD probe on a fixed batch of *training* images; the epoch with the best
+  # probe accuracy is the model kept, and training stops once the probe falls
+  # more than early_stop_drop below that best.
+  early_stop_methods: tuple = ("fgsm_rs",)
+  probe_size: int = 512
+  probe_steps: int = 10
+  early_stop_drop: float = 0.2
   standard_epochs: int = 8      # standard and each distillation stage
   # Free-AT makes epochs·(train_steps + 2)/free_replays passes of
   # free_replays replays: PGD-AT's cost.
@@ -81,7 +91,7 @@ class Config:
 PRESETS = {
     "smoke": Config(n_train=1000, widths=(8, 16), hidden=32, epochs=2,
                     fgsm_epochs=2, standard_epochs=3, batch_size=40, train_steps=2,
-                    free_replays=2, n_eval=80, eval_batch=40, pgd_steps=5,
+                    free_replays=2, probe_size=40, probe_steps=3, n_eval=80, eval_batch=40, pgd_steps=5,
                     pgd_restarts=2, apgd_steps=10, apgd_targets=2,
                     curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=40,
                     gen_steps=5, square_queries=10),  # equal step counts share compiled attacks
@@ -108,7 +118,8 @@ def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
     return train.make_classifier_step(apply_fn, tx)
   if method == "fgsm_rs":
     return train.make_fgsm_rs_step(
-        apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c))
+        apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c),
+        noise_scale=cfg.fgsm_noise, project=cfg.fgsm_project)
   if method == "pgd_at":
     return train.make_pgd_at_step(apply_fn, tx, eps=eps, n_steps=cfg.train_steps)
   if method == "free_at":
@@ -158,12 +169,17 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None):
   template = {"state": state, "history": np.full((epochs, len(names)), np.nan,
                                                  np.float32),
               "seconds": np.zeros((2,), np.float64)}
+  probe = None
+  if method in cfg.early_stop_methods:
+    probe = _make_probe(cfg, module, train_split, mesh)
+    template["probe"] = np.full((epochs,), np.nan, np.float32)
+    template["best"] = {"params": state.params, **state.model_state}
   ckpt = run.checkpointer(method)
   saved, epoch = ckpt.restore(template)
   state = train.replicate(saved["state"], mesh)
   history, seconds = np.array(saved["history"]), np.array(saved["seconds"])
   bar = run.progress(total=epochs, initial=epoch, desc=f"train {method}")
-  for epoch in range(epoch, epochs):
+  while epoch < epochs and not (probe and _stopped(cfg, saved["probe"])):
     start = np.array([time.perf_counter(), time.process_time()])
     epoch_key = jax.random.fold_in(key, epoch)
     sums = np.zeros(len(names))
@@ -176,16 +192,55 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None):
       sums += [float(m.get(k, np.nan)) for k in names]
       n += 1
     history[epoch] = sums / max(n, 1)
+    saved = {**saved, "state": state, "history": history}
+    if probe:
+      variables = {"params": state.params, **state.model_state}
+      saved["probe"] = np.array(saved["probe"])
+      saved["probe"][epoch] = probe(variables, jax.random.fold_in(key, 2**31 - 1))
+      if saved["probe"][epoch] >= np.nanmax(saved["probe"]):
+        saved["best"] = jax.device_get(variables)  # the step donates state
+      run.log(f"{method} epoch {epoch + 1}: train adv acc {history[epoch, 2]:.3f}, "
+              f"PGD-{cfg.probe_steps} probe {saved['probe'][epoch]:.3f}")
     seconds += np.array([time.perf_counter(), time.process_time()]) - start
-    ckpt.save(epoch + 1, {"state": state, "history": history,
-                          "seconds": np.asarray(seconds)})
+    saved["seconds"] = np.asarray(seconds)
+    epoch += 1
+    ckpt.save(epoch, saved)
     bar.update(1)
-    bar.set_postfix(loss=f"{history[epoch, 0]:.3f}",
-                    adv=f"{history[epoch, 2]:.3f}")
+    bar.set_postfix(loss=f"{history[epoch - 1, 0]:.3f}",
+                    adv=f"{history[epoch - 1, 2]:.3f}")
   bar.close()
   ckpt.close()
+  history = {k: history[:, j].tolist() for j, k in enumerate(names)}
+  if probe:  # the best epoch by the probe is the model
+    history["probe_accuracy"] = np.asarray(saved["probe"]).tolist()
+    return saved["best"], history, seconds
   variables = {"params": state.params, **state.model_state}
-  return variables, {k: history[:, j].tolist() for j, k in enumerate(names)}, seconds
+  return variables, history, seconds
+
+
+def _stopped(cfg, probe_history) -> bool:
+  """Catastrophic overfitting: the probe fell far below its best."""
+  done = np.asarray(probe_history)
+  done = done[~np.isnan(done)]
+  return bool(done.size) and done[-1] < done.max() - cfg.early_stop_drop
+
+
+def _make_probe(cfg, module, train_split, mesh):
+  """``probe(variables, key) -> float``: PGD accuracy at the full ε on a fixed
+  random batch of training images (Wong et al. 2020's early-stopping check)."""
+  idx = np.asarray(jax.random.permutation(jax.random.key(cfg.seed + 3),
+                                          len(train_split)))[: cfg.probe_size]
+  x, y = train.shard_batch((train_split.image[idx], train_split.label[idx]), mesh)
+  n = cfg.probe_steps
+
+  @jax.jit
+  def accuracy(variables, key):
+    logits = lambda z: module.apply(variables, z)  # noqa: E731
+    x_adv = attacks.pgd(attacks.untargeted(logits, y), x, key=key, eps=cfg.eps,
+                        norm=jnp.inf, step_size=2.5 * cfg.eps / n, n_steps=n)
+    return jnp.mean(jnp.argmax(logits(x_adv), -1) == y)
+
+  return lambda variables, key: float(accuracy(variables, key))
 
 
 # --------------------------------------------------------------- evaluation --

@@ -220,3 +220,22 @@ def test_steps_are_sharding_agnostic():
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(float(ma["adv_loss"]), float(mb["adv_loss"]), rtol=1e-5)
+
+
+def test_fgsm_rs_noise_and_projection_options():
+  """Defaults are RS-FGSM (inside the ε ball); N-FGSM's unprojected
+  perturbation stays within noise_scale·ε + step and leaves the ball."""
+  batch = _digits(64)
+  state = _init(MODULE, batch, TX)
+  loss_fn = lambda x: cross_entropy(  # noqa: E731
+      MODULE.apply({"params": state.params}, x), batch["label"])
+  x = batch["image"]
+  rs = train.fgsm_rs_perturbation(eps=EPS)(loss_fn, x, jax.random.key(1))
+  n = train.fgsm_rs_perturbation(eps=EPS, step_size=EPS, noise_scale=2.0,
+                                 project=False)(loss_fn, x, jax.random.key(1))
+  linf = lambda z: np.max(np.abs(np.asarray(z - x)))  # noqa: E731
+  assert linf(rs) <= EPS + 1e-6
+  assert EPS + 1e-3 < linf(n) <= 3 * EPS + 1e-6
+  assert float(jnp.min(n)) >= 0.0 and float(jnp.max(n)) <= 1.0
+  with pytest.raises(ValueError, match="noise_scale"):
+    train.fgsm_rs_perturbation(eps=EPS, noise_scale=-1.0)

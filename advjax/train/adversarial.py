@@ -77,21 +77,35 @@ def pgd_perturbation(*, eps: Schedule, n_steps: int, step_size: Schedule = None,
 
 
 def fgsm_rs_perturbation(*, eps: Schedule, step_size: Schedule = None,
-                         norm=jnp.inf, bounds=(0.0, 1.0)) -> Perturbation:
+                         norm=jnp.inf, bounds=(0.0, 1.0), noise_scale: float = 1.0,
+                         project: bool = True) -> Perturbation:
   """FGSM from a uniform random start (Wong et al. 2020, Algorithm 3).
 
-  ``δ₀ ~ U(ball(eps))``, ``x₀ = clip(x + δ₀)``; one steepest-ascent step of
-  length ``step_size`` at ``x₀`` (:func:`advjax.attacks.fgsm`), projected
-  back onto the ``eps`` ball around ``x`` and clipped to ``bounds``.
+  ``δ₀ ~ U(ball(noise_scale·eps))``, ``x₀ = clip(x + δ₀)``; one steepest-ascent
+  step of length ``step_size`` at ``x₀`` (:func:`advjax.attacks.fgsm`),
+  projected back onto the ``eps`` ball around ``x`` (if ``project``) and
+  clipped to ``bounds``.
+
+  The defaults are Wong et al.'s RS-FGSM. ``noise_scale=2, step_size=eps,
+  project=False`` is N-FGSM (de Jorge et al. 2022): stronger noise and no
+  projection, which avoids catastrophic overfitting at large ``eps`` at the
+  same cost; its training perturbations reach ``3·eps``.
 
   Args:
     eps: radius (number or schedule).
     step_size: default ``1.25·eps``, the paper's choice.
     norm: ``jnp.inf`` or ``2``.
     bounds: box of valid inputs.
+    noise_scale: radius of the random start, in units of ``eps``.
+    project: project the result onto the ``eps`` ball.
+
+  References:
+    Wong et al., 2020. https://arxiv.org/abs/2001.03994
+    de Jorge et al., 2022. https://arxiv.org/abs/2202.01181
   """
   _check_schedule(eps, name="eps")
   _check_schedule(step_size, name="step_size")
+  _checks.nonnegative(noise_scale, name="noise_scale")
   p = _checks.norm(norm)
   lo, hi = _checks.bounds(bounds)
 
@@ -100,9 +114,11 @@ def fgsm_rs_perturbation(*, eps: Schedule, step_size: Schedule = None,
     alpha = 1.25 * e if step_size is None else scheduled(step_size, count)
     e_b = jnp.broadcast_to(jnp.asarray(e, jnp.float32), (x.shape[0],))
     x32 = x.astype(jnp.float32)
-    x0 = jnp.clip(x32 + lp.sample_ball(key, x.shape, p, e_b), lo, hi)
+    x0 = jnp.clip(x32 + lp.sample_ball(key, x.shape, p, noise_scale * e_b), lo, hi)
     x1 = fgsm(loss_fn, x0.astype(x.dtype), eps=alpha, norm=p, bounds=bounds)
-    delta = lp.project(x1.astype(jnp.float32) - x32, p, e_b)
+    delta = x1.astype(jnp.float32) - x32
+    if project:
+      delta = lp.project(delta, p, e_b)
     return jnp.clip(x32 + delta, lo, hi).astype(x.dtype)
 
   return perturb
@@ -238,15 +254,20 @@ def make_pgd_at_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
 
 def make_fgsm_rs_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
                       eps: Schedule, step_size: Schedule = None, norm=jnp.inf,
-                      bounds=(0.0, 1.0)):
+                      bounds=(0.0, 1.0), noise_scale: float = 1.0,
+                      project: bool = True):
   """"Fast is better than free": FGSM from a random start, step ``1.25·eps``.
+
+  The perturbation is :func:`fgsm_rs_perturbation` (whose ``noise_scale`` and
+  ``project`` also give N-FGSM).
 
   References:
     Wong et al., 2020. https://arxiv.org/abs/2001.03994
   """
   return make_adversarial_step(
       apply_fn, tx, perturbation=fgsm_rs_perturbation(
-          eps=eps, step_size=step_size, norm=norm, bounds=bounds))
+          eps=eps, step_size=step_size, norm=norm, bounds=bounds,
+          noise_scale=noise_scale, project=project))
 
 
 def make_ensemble_adversarial_step(
