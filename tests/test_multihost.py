@@ -62,3 +62,26 @@ def test_local_batch_helpers_on_one_process():
     train.shard_local_batch(np.zeros((12, 2)), mesh)
   with pytest.raises(ValueError, match="global_batch_size"):
     train.process_batch_slice(0)
+
+
+def test_experiments_distributed_flag_calls_initialize(tmp_path, monkeypatch):
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  from experiments import common  # pylint: disable=import-outside-toplevel
+
+  @dataclasses.dataclass(frozen=True)
+  class Config:
+    steps: int = 1
+
+  calls = []
+  monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  presets = {"default": Config()}
+  common.setup("x", presets, ["--workdir", str(tmp_path)])
+  assert calls == []
+  common.setup("x", presets, ["--workdir", str(tmp_path), "--distributed"])
+  common.setup("x", presets, ["--workdir", str(tmp_path), "--distributed",
+                              "--coordinator_address", "10.0.0.1:1234",
+                              "--num_processes", "2", "--process_id", "1"])
+  assert calls == [{}, {"coordinator_address": "10.0.0.1:1234", "num_processes": 2,
+                        "process_id": 1}]
+  with pytest.raises(ValueError, match="--distributed"):
+    common.setup("x", presets, ["--workdir", str(tmp_path), "--num_processes", "2"])
