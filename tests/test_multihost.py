@@ -85,3 +85,15 @@ def test_experiments_distributed_flag_calls_initialize(tmp_path, monkeypatch):
                         "process_id": 1}]
   with pytest.raises(ValueError, match="--distributed"):
     common.setup("x", presets, ["--workdir", str(tmp_path), "--num_processes", "2"])
+
+
+def test_bench_scaling_smoke(tmp_path):
+  from experiments import bench_scaling  # pylint: disable=import-outside-toplevel
+  assert bench_scaling.mesh_sizes(8) == [1, 2, 4, 8]
+  assert bench_scaling.mesh_sizes(6) == [1, 2, 4, 6]
+  results = bench_scaling.main(["--preset", "smoke", "--workdir", str(tmp_path), "--quiet"])
+  assert results["device_count"] == 8
+  assert set(results) == {"device_count", "images_per_s/1", "images_per_s/2",
+                          "efficiency/1", "efficiency/2"}
+  assert results["images_per_s/1"] > 0 and results["efficiency/1"] == pytest.approx(1.0)
+  assert (tmp_path / "results.json").exists()
