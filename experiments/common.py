@@ -9,6 +9,9 @@ and calls ``run = common.setup("name", PRESETS, argv)``. Flags:
   --workdir DIR                   outputs and checkpoints (default runs/<name>)
   --set key=value                 override a config field (repeatable)
   --fresh                         ignore existing checkpoints
+  --distributed                   call jax.distributed.initialize() first (multi-host:
+                                  TPU pod slices auto-detect; elsewhere add
+                                  --coordinator_address, --num_processes, --process_id)
 """
 from __future__ import annotations
 
@@ -166,9 +169,11 @@ def setup(name: str, presets: Mapping[str, Any], argv: list[str] | None = None,
   parser.add_argument("--fresh", action="store_true",
                       help="start over, ignoring existing checkpoints")
   parser.add_argument("--quiet", action="store_true")
+  _add_distributed_flags(parser)
   if extra_flags is not None:
     extra_flags(parser)
   args = parser.parse_args(argv)
+  _maybe_initialize_distributed(args)
   config = presets[args.preset]
   overrides = {}
   for item in args.set:
@@ -189,6 +194,33 @@ def setup(name: str, presets: Mapping[str, Any], argv: list[str] | None = None,
   run = Run(name=name, preset=args.preset, config=config, workdir=workdir,
             fresh=args.fresh, quiet=args.quiet)
   return run, args
+
+
+def _add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+  group = parser.add_argument_group("multi-host")
+  group.add_argument("--distributed", action="store_true",
+                     help="call jax.distributed.initialize() (run on every host)")
+  group.add_argument("--coordinator_address", default=None, help="host:port of process 0")
+  group.add_argument("--num_processes", type=int, default=None)
+  group.add_argument("--process_id", type=int, default=None)
+
+
+def _maybe_initialize_distributed(args: argparse.Namespace) -> None:
+  """``jax.distributed.initialize`` before any JAX computation, when asked.
+
+  On Cloud TPU pod slices (and SLURM / Open MPI clusters) the arguments are
+  detected; otherwise pass all three of ``--coordinator_address``,
+  ``--num_processes`` and ``--process_id``.
+  """
+  manual = (args.coordinator_address, args.num_processes, args.process_id)
+  if not args.distributed:
+    if any(v is not None for v in manual):
+      raise ValueError("--coordinator_address/--num_processes/--process_id need --distributed")
+    return
+  import jax  # pylint: disable=import-outside-toplevel
+  kwargs = {k: v for k, v in zip(("coordinator_address", "num_processes", "process_id"),
+                                 manual) if v is not None}
+  jax.distributed.initialize(**kwargs)
 
 
 def format_table(rows: list[Mapping[str, Any]], columns: list[str]) -> str:

@@ -45,8 +45,10 @@ from advjax.train.pix2pix import make_pix2pix_step
 from advjax.train.schedules import dann_lambda_schedule
 from advjax.train.schedules import dann_learning_rate_schedule
 from advjax.train.sharding import data_mesh
+from advjax.train.sharding import process_batch_slice
 from advjax.train.sharding import replicate
 from advjax.train.sharding import shard_batch
+from advjax.train.sharding import shard_local_batch
 from advjax.train.state import split_variables
 from advjax.train.state import TrainState
 from advjax.train.trades import make_trades_step
@@ -98,8 +100,10 @@ __all__ = [
     "make_pgd_at_step",
     "make_trades_step",
     "pgd_perturbation",
+    "process_batch_slice",
     "replicate",
     "shard_batch",
+    "shard_local_batch",
     "split_variables",
     "TextModel",
     "TrainState",
