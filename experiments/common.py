@@ -9,6 +9,7 @@ and calls ``run = common.setup("name", PRESETS, argv)``. Flags:
   --workdir DIR                   outputs and checkpoints (default runs/<name>)
   --set key=value                 override a config field (repeatable)
   --fresh                         ignore existing checkpoints
+  --nan_check                     stop at the first non-finite metric or state
 """
 from __future__ import annotations
 
@@ -51,6 +52,21 @@ class Run:
   workdir: pathlib.Path
   fresh: bool = False
   quiet: bool = False
+  nan_check: bool = False
+
+  def checked_step(self, step):
+    """``step`` itself, or with finiteness flags when ``--nan_check`` is on
+    (see :func:`advjax.train.with_finite_check`); results are unchanged."""
+    if not self.nan_check:
+      return step
+    from advjax import train  # pylint: disable=import-outside-toplevel
+    return train.with_finite_check(step)
+
+  def check_finite(self, metrics, *, step: int):
+    """Raises ``FloatingPointError`` naming ``step`` and the quantity when a
+    checked step produced a NaN/inf; returns the metrics without the flags."""
+    from advjax import train  # pylint: disable=import-outside-toplevel
+    return train.check_finite(metrics, step=step)
 
   def progress(self, iterable: Iterable | None = None, *, total: int | None = None,
                desc: str | None = None, initial: int = 0):
@@ -166,6 +182,8 @@ def setup(name: str, presets: Mapping[str, Any], argv: list[str] | None = None,
   parser.add_argument("--fresh", action="store_true",
                       help="start over, ignoring existing checkpoints")
   parser.add_argument("--quiet", action="store_true")
+  parser.add_argument("--nan_check", action="store_true",
+                      help="stop with the step and quantity of the first NaN/inf")
   if extra_flags is not None:
     extra_flags(parser)
   args = parser.parse_args(argv)
@@ -187,7 +205,7 @@ def setup(name: str, presets: Mapping[str, Any], argv: list[str] | None = None,
       json.dumps({"preset": args.preset, **dataclasses.asdict(config)},
                  indent=2, default=str) + "\n")
   run = Run(name=name, preset=args.preset, config=config, workdir=workdir,
-            fresh=args.fresh, quiet=args.quiet)
+            fresh=args.fresh, quiet=args.quiet, nan_check=args.nan_check)
   return run, args
 
 
