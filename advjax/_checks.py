@@ -83,6 +83,8 @@ def count(value: Any, *, name: str, minimum: int = 0) -> int:
 
 def bounds(value: Any, *, name: str = "bounds") -> tuple[float, float]:
   """Checks a ``(lo, hi)`` pair of finite numbers with ``lo < hi``."""
+  if isinstance(value, (str, bytes)):
+    raise ValueError(f"`{name}` must be a pair (lo, hi) of numbers; got {value!r}.")
   try:
     lo, hi = value
     lo, hi = float(lo), float(hi)
@@ -107,6 +109,13 @@ def floating_batch(x: Any, *, name: str = "x", min_ndim: int = 1) -> None:
     raise ValueError(
         f"`{name}` must have at least {min_ndim} axes (batch first); "
         f"got shape {x.shape}.")
+
+
+def nonempty_batch(x: Any, *, name: str = "x") -> None:
+  """Checks a leading batch axis of size >= 1 (an empty batch has nothing to
+  attack and would otherwise fail deep inside a reduction)."""
+  if x.ndim < 1 or x.shape[0] == 0:
+    raise ValueError(f"`{name}` must hold at least one example; got shape {x.shape}.")
 
 
 def within_bounds(x: Any, lo: float, hi: float, *, name: str = "x") -> None:

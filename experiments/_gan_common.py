@@ -85,7 +85,7 @@ def init_train_state(module, tx, seed: int, input_shape):
 
 
 def scan_chunk(step, draw_batch: Callable[..., Any], *, chunk_steps: int,
-               batch_size: int):
+               batch_size: int, nan_check: bool = False):
   """``chunk(state, first_step, key, *data) -> (state, metrics)``.
 
   Runs ``chunk_steps`` calls of ``step(state, batch, key) -> (state,
@@ -93,8 +93,12 @@ def scan_chunk(step, draw_batch: Callable[..., Any], *, chunk_steps: int,
   draw_batch(key_t, batch_size, *data)`` (a pytree of arrays) and splits it
   over the mesh's ``data`` axis (run the chunk under ``jax.set_mesh``). Keys
   derive from ``key`` and the global step, so a resumed run continues the same
-  stream.
+  stream. ``nan_check`` adds per-step finiteness flags to the metrics
+  (:func:`advjax.train.with_finite_check`), which :func:`train_in_chunks`
+  checks after every chunk.
   """
+  if nan_check:
+    step = train.with_finite_check(step)
 
   def chunk(state, start, key, *data):
     def one(state, t):
@@ -133,6 +137,7 @@ def train_in_chunks(run: common.Run, stage: str, state: Any,
   with run.progress(total=total_steps, desc=stage, initial=done) as bar:
     while done < total_steps:
       state, metrics = chunk_fn(state, jnp.asarray(done, jnp.int32))
+      metrics = run.check_finite(metrics, step=done)
       done += chunk_steps
       ckpt.save(done, jax.device_get(state))
       bar.update(chunk_steps)
@@ -162,7 +167,7 @@ def train_judge_classifier(run: common.Run, images, labels, *, seed: int,
   chunk_steps = min(chunk_steps, steps)
   chunk = jax.jit(scan_chunk(
       train.make_classifier_step(train.linen_apply(module), tx), draw_labelled,
-      chunk_steps=chunk_steps, batch_size=batch_size))
+      chunk_steps=chunk_steps, batch_size=batch_size, nan_check=run.nan_check))
   images, labels = jnp.asarray(images), jnp.asarray(labels)
   key = jax.random.key(seed + 1)
   state, _ = train_in_chunks(

@@ -163,8 +163,8 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None):
   teacher_fn = None
   if teacher is not None:
     teacher_fn = lambda x: module.apply(teacher, x)  # noqa: E731
-  step = jax.jit(_make_step(method, cfg, apply_fn, tx, eps, teacher_fn),
-                 donate_argnums=0)
+  step = jax.jit(run.checked_step(_make_step(method, cfg, apply_fn, tx, eps,
+                                            teacher_fn)), donate_argnums=0)
   names = ("loss", "clean_accuracy", "adv_accuracy")
   template = {"state": state, "history": np.full((epochs, len(names)), np.nan,
                                                  np.float32),
@@ -188,6 +188,7 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None):
                                                    cfg.batch_size)):
       state, m = step(state, train.shard_batch(batch, mesh),
                       jax.random.fold_in(epoch_key, i))
+      m = run.check_finite(m, step=epoch * steps_per_epoch + i)
       m = {"clean_accuracy": m.get("accuracy", np.nan), **m}
       sums += [float(m.get(k, np.nan)) for k in names]
       n += 1

@@ -65,7 +65,8 @@ def train_classifier(run, cfg: TrainConfig, train_split, *, stage="classifier",
   ckpt = run.checkpointer(stage)
   state, epoch = ckpt.restore(state)
   state = train.replicate(state, mesh)
-  step = jax.jit(train.make_classifier_step(apply_fn, tx), donate_argnums=0)
+  step = jax.jit(run.checked_step(train.make_classifier_step(apply_fn, tx)),
+                 donate_argnums=0)
   start = time.perf_counter()
   bar = run.progress(total=cfg.epochs, initial=epoch, desc=f"train {stage}")
   for epoch in range(epoch, cfg.epochs):
@@ -74,6 +75,7 @@ def train_classifier(run, cfg: TrainConfig, train_split, *, stage="classifier",
                                                    cfg.batch_size)):
       state, metrics = step(state, train.shard_batch(batch, mesh),
                             jax.random.fold_in(epoch_key, i))
+      metrics = run.check_finite(metrics, step=epoch * steps_per_epoch + i)
     ckpt.save(epoch + 1, state)
     bar.update(1)
     bar.set_postfix(loss=f"{float(metrics['loss']):.3f}")

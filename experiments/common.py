@@ -12,6 +12,7 @@ and calls ``run = common.setup("name", PRESETS, argv)``. Flags:
   --distributed                   call jax.distributed.initialize() first (multi-host:
                                   TPU pod slices auto-detect; elsewhere add
                                   --coordinator_address, --num_processes, --process_id)
+  --nan_check                     stop at the first non-finite metric or state
 """
 from __future__ import annotations
 
@@ -54,6 +55,21 @@ class Run:
   workdir: pathlib.Path
   fresh: bool = False
   quiet: bool = False
+  nan_check: bool = False
+
+  def checked_step(self, step):
+    """``step`` itself, or with finiteness flags when ``--nan_check`` is on
+    (see :func:`advjax.train.with_finite_check`); results are unchanged."""
+    if not self.nan_check:
+      return step
+    from advjax import train  # pylint: disable=import-outside-toplevel
+    return train.with_finite_check(step)
+
+  def check_finite(self, metrics, *, step: int):
+    """Raises ``FloatingPointError`` naming ``step`` and the quantity when a
+    checked step produced a NaN/inf; returns the metrics without the flags."""
+    from advjax import train  # pylint: disable=import-outside-toplevel
+    return train.check_finite(metrics, step=step)
 
   def progress(self, iterable: Iterable | None = None, *, total: int | None = None,
                desc: str | None = None, initial: int = 0):
@@ -170,6 +186,8 @@ def setup(name: str, presets: Mapping[str, Any], argv: list[str] | None = None,
                       help="start over, ignoring existing checkpoints")
   parser.add_argument("--quiet", action="store_true")
   _add_distributed_flags(parser)
+  parser.add_argument("--nan_check", action="store_true",
+                      help="stop with the step and quantity of the first NaN/inf")
   if extra_flags is not None:
     extra_flags(parser)
   args = parser.parse_args(argv)
@@ -192,7 +210,7 @@ def setup(name: str, presets: Mapping[str, Any], argv: list[str] | None = None,
       json.dumps({"preset": args.preset, **dataclasses.asdict(config)},
                  indent=2, default=str) + "\n")
   run = Run(name=name, preset=args.preset, config=config, workdir=workdir,
-            fresh=args.fresh, quiet=args.quiet)
+            fresh=args.fresh, quiet=args.quiet, nan_check=args.nan_check)
   return run, args
 
 

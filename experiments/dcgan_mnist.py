@@ -128,7 +128,8 @@ def _train_gan(run, name, cfg, train_split, mesh, key):
                                  latent_dim=cfg.latent_dim, ema_decay=cfg.ema_decay)
   state = train.replicate(init(key, (28, 28, 1)), mesh)
   chunk = jax.jit(scan_chunk(step, _draw_images, chunk_steps=cfg.chunk_steps,
-                             batch_size=recipe.n_critic * cfg.batch_size))
+                             batch_size=recipe.n_critic * cfg.batch_size,
+                             nan_check=run.nan_check))
   images = jnp.asarray(train_split.image) * 2.0 - 1.0  # the generator's tanh range
   state, _ = train_in_chunks(run, name, state,
                              lambda s, t: chunk(s, t, key, images),

@@ -134,7 +134,8 @@ def _train_loss(run, name, cfg, mesh, key):
   carry = train.replicate({"gan": states, "snapshots": snapshots}, mesh)
   snapshot_every = cfg.steps // cfg.num_snapshots
   one_chunk = scan_chunk(step, _draw_mixture, chunk_steps=cfg.chunk_steps,
-                         batch_size=recipe.n_critic * cfg.batch_size)
+                         batch_size=recipe.n_critic * cfg.batch_size,
+                         nan_check=run.nan_check)
 
   @jax.jit
   def chunk(carry, start):

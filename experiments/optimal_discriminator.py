@@ -72,7 +72,7 @@ def _draw(key, batch_size, gen_mean, gen_std):
 
 
 @functools.cache
-def _trainer(module, cfg):
+def _trainer(module, cfg, nan_check=False):
   """``(tx, chunk, evaluate)`` for ``module``, compiled once per architecture."""
   apply_fn = train.linen_apply(module)
   tx = optax.adam(optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps))
@@ -88,7 +88,7 @@ def _trainer(module, cfg):
     return state.apply_gradients(grads, tx, ms), {"loss": loss}
 
   chunk = jax.jit(scan_chunk(step, _draw, chunk_steps=cfg.chunk_steps,
-                             batch_size=cfg.batch_size))
+                             batch_size=cfg.batch_size, nan_check=nan_check))
 
   @jax.jit
   def evaluate(state, grid, fakes):
@@ -104,7 +104,7 @@ def _trainer(module, cfg):
 def _train_discriminator(run, stage, module, cfg, mesh, key, gen_mean, gen_std):
   """Trains ``module`` by binary cross-entropy; returns ``(grid, fakes) ->
   (logits, generator gradient)``."""
-  tx, chunk, evaluate = _trainer(module, cfg)
+  tx, chunk, evaluate = _trainer(module, cfg, run.nan_check)
   state = train.replicate(init_train_state(module, tx, cfg.seed, (2, 1)), mesh)
   state, _ = train_in_chunks(
       run, stage, state, lambda s, t: chunk(s, t, key, gen_mean, gen_std),

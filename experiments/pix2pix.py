@@ -146,7 +146,7 @@ def _train_translator(run, method, cfg, train_split, mesh, key):
 
   state = train.replicate(init(key), mesh)
   chunk = jax.jit(scan_chunk(step, _draw_pairs, chunk_steps=cfg.chunk_steps,
-                             batch_size=cfg.batch_size))
+                             batch_size=cfg.batch_size, nan_check=run.nan_check))
   sources = jnp.asarray(train_split.source) * 2.0 - 1.0  # the tanh range
   targets = jnp.asarray(train_split.target) * 2.0 - 1.0
   state, _ = train_in_chunks(run, method, state,

@@ -7,12 +7,16 @@ import jax.numpy as jnp
 from advjax import _checks
 
 
-def check_attack_args(x, *, eps=None, norm=None, bounds=(0.0, 1.0)):
+_NO_NORM = object()  # the attack has no norm argument (C&W, optimization)
+
+
+def check_attack_args(x, *, eps=None, norm=_NO_NORM, bounds=(0.0, 1.0)):
   """Validates the common attack arguments; returns ``(norm, (lo, hi))``."""
   _checks.floating_batch(x, name="x", min_ndim=1)
+  _checks.nonempty_batch(x, name="x")
   if eps is not None:
     _checks.nonnegative(eps, name="eps")
-  p = None if norm is None else _checks.norm(norm)
+  p = None if norm is _NO_NORM else _checks.norm(norm)
   lo, hi = _checks.bounds(bounds)
   _checks.within_bounds(x, lo, hi, name="x")
   return p, (lo, hi)

@@ -19,6 +19,8 @@ def check_labels(logits_fn, x, labels, target) -> int:
   Returns:
     The number of classes.
   """
+  _checks.floating_batch(x, name="x", min_ndim=1)
+  _checks.nonempty_batch(x, name="x")
   out = jax.eval_shape(logits_fn, x)
   if len(out.shape) != 2 or out.shape[0] != x.shape[0]:
     raise ValueError(

@@ -33,7 +33,11 @@ def lp_norm(x: jax.Array, norm) -> jax.Array:
   if p == math.inf:
     return jnp.max(jnp.abs(flat), axis=1)
   if p == 2:
-    return jnp.sqrt(jnp.sum(flat * flat, axis=1))
+    sq = jnp.sum(flat * flat, axis=1)
+    # sqrt'(0) is infinite: route zero vectors through a dummy branch so the
+    # gradient of a zero vector's norm is 0, not NaN.
+    positive = sq > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
   return jnp.sum(jnp.abs(flat), axis=1)
 
 

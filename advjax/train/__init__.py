@@ -29,6 +29,9 @@ from advjax.train.electra import make_mlm_step
 from advjax.train.electra import mask_tokens
 from advjax.train.electra import mlm_loss
 from advjax.train.distillation import make_distillation_step
+from advjax.train.finite import check_finite
+from advjax.train.finite import finite_flags
+from advjax.train.finite import with_finite_check
 from advjax.train.free import FreeATState
 from advjax.train.free import make_free_at_step
 from advjax.train.freelb import linen_text_apply
@@ -54,6 +57,7 @@ from advjax.train.state import TrainState
 from advjax.train.trades import make_trades_step
 
 __all__ = [
+    "check_finite",
     "classification_metrics",
     "clip_params",
     "clip_weights",
@@ -64,6 +68,7 @@ __all__ = [
     "ElectraModel",
     "data_mesh",
     "fgsm_rs_perturbation",
+    "finite_flags",
     "FreeATState",
     "gan_optimizers",
     "GANState",
@@ -107,4 +112,5 @@ __all__ = [
     "split_variables",
     "TextModel",
     "TrainState",
+    "with_finite_check",
 ]

@@ -10,6 +10,7 @@ import optax
 from advjax import _checks
 from advjax.attacks import lp
 from advjax.losses import cross_entropy
+from advjax.train.adversarial import _check_schedule
 from advjax.train.adversarial import classification_metrics
 from advjax.train.adversarial import inference_logits
 from advjax.train.adversarial import Schedule
@@ -70,6 +71,8 @@ def make_free_at_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
     Shafahi et al., 2019. https://arxiv.org/abs/1904.12843
   """
   n_replays = _checks.count(n_replays, name="n_replays", minimum=1)
+  _check_schedule(eps, name="eps")
+  _check_schedule(step_size, name="step_size")
   p = _checks.norm(norm)
   lo, hi = _checks.bounds(bounds)
 
