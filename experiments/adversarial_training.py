@@ -134,9 +134,12 @@ def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
   raise ValueError(f"unknown method {method!r}; methods: {METHODS}")
 
 
-def train_method(run, method, train_split, mesh, module, *, teacher=None):
+def train_method(run, method, train_split, mesh, module, *, teacher=None,
+                 ev=None):
   """Trains one stage with a checkpoint per epoch; returns ``(variables,
-  history {metric: [epochs]}, [wall seconds, CPU seconds])``."""
+  history {metric: [epochs]}, [wall seconds, CPU seconds])``. ``ev`` (an
+  :class:`Evaluator`) runs the early-stopping probe of
+  ``cfg.early_stop_methods``."""
   cfg = run.config
   apply_fn = train.linen_apply(module)
   adversarial = method not in ("standard", "distillation_teacher", "distillation")
@@ -171,7 +174,9 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None):
               "seconds": np.zeros((2,), np.float64)}
   probe = None
   if method in cfg.early_stop_methods:
-    probe = _make_probe(cfg, module, train_split, mesh)
+    if ev is None:
+      raise ValueError(f"`ev` is needed to early-stop {method!r} on a PGD probe")
+    probe = _make_probe(ev, cfg, train_split)
     template["probe"] = np.full((epochs,), np.nan, np.float32)
     template["best"] = {"params": state.params, **state.model_state}
   ckpt = run.checkpointer(method)
@@ -226,22 +231,21 @@ def _stopped(cfg, probe_history) -> bool:
   return bool(done.size) and done[-1] < done.max() - cfg.early_stop_drop
 
 
-def _make_probe(cfg, module, train_split, mesh):
+def _make_probe(ev, cfg, train_split):
   """``probe(variables, key) -> float``: PGD accuracy at the full ε on a fixed
-  random batch of training images (Wong et al. 2020's early-stopping check)."""
+  random batch of training images (Wong et al. 2020's early-stopping check),
+  with the evaluation's own PGD."""
   idx = np.asarray(jax.random.permutation(jax.random.key(cfg.seed + 3),
                                           len(train_split)))[: cfg.probe_size]
-  x, y = train.shard_batch((train_split.image[idx], train_split.label[idx]), mesh)
-  n = cfg.probe_steps
+  x, y = train_split.image[idx], train_split.label[idx]
+  attack = ev.attack("pgd", eps=cfg.eps, n_steps=cfg.probe_steps)
 
-  @jax.jit
-  def accuracy(variables, key):
-    logits = lambda z: module.apply(variables, z)  # noqa: E731
-    x_adv = attacks.pgd(attacks.untargeted(logits, y), x, key=key, eps=cfg.eps,
-                        norm=jnp.inf, step_size=2.5 * cfg.eps / n, n_steps=n)
-    return jnp.mean(jnp.argmax(logits(x_adv), -1) == y)
+  def probe(variables, key):
+    x_adv = attack(variables)(x, y, key)
+    predicted = ev.predict_jit(variables, train.shard_batch(x_adv, ev.mesh))
+    return float(np.mean(np.asarray(predicted) == y))
 
-  return lambda variables, key: float(accuracy(variables, key))
+  return probe
 
 
 # --------------------------------------------------------------- evaluation --
@@ -406,7 +410,7 @@ def main(argv=None):
       teacher, _, extra_seconds = train_method(
           run, "distillation_teacher", train_split, mesh, module)
     variables, history, seconds = train_method(run, method, train_split, mesh,
-                                               module, teacher=teacher)
+                                               module, teacher=teacher, ev=ev)
     out, curve = evaluate_method(run, ev, method, variables, test)
     out["train_seconds"], out["train_cpu_seconds"] = (seconds + extra_seconds).tolist()
     x_night = np.clip(test.image[: cfg.n_eval] * cfg.night_brightness, 0.0, 1.0)
