@@ -15,13 +15,14 @@ pytestmark = pytest.mark.strict_dtypes
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
+@pytest.mark.parametrize("conv", [models.patch_conv, models.patch_grad_conv])
 @pytest.mark.parametrize("kernel,strides,padding", [
     ((4, 4), (2, 2), ((1, 1), (1, 1))),
     ((5, 5), (1, 1), "SAME"),
     ((3, 2), (2, 1), "VALID"),
     ((1, 1), (1, 1), ((0, 1), (2, 0))),
 ])
-def test_patch_conv_matches_lax_values_and_gradients(kernel, strides, padding):
+def test_fast_convs_match_lax_values_and_gradients(conv, kernel, strides, padding):
   x = jax.random.normal(jax.random.key(0), (2, 9, 8, 3))
   w = jax.random.normal(jax.random.key(1), kernel + (3, 4))
   def value_and_grads(conv):
@@ -34,7 +35,7 @@ def test_patch_conv_matches_lax_values_and_gradients(kernel, strides, padding):
   ref_out, _ = value_and_grads(lax.conv_general_dilated)(x, w, 0.0)
   cot = jax.random.normal(jax.random.key(2), ref_out.shape)
   ref_out, g_ref = value_and_grads(lax.conv_general_dilated)(x, w, cot)
-  out, g_ours = value_and_grads(models.patch_conv)(x, w, cot)
+  out, g_ours = value_and_grads(conv)(x, w, cot)
   np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
   for a, b in zip(g_ours, g_ref):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
@@ -48,11 +49,39 @@ def test_patch_conv_gradients_match_finite_differences():
               (x, w), order=1, modes=("rev",), atol=5e-2, rtol=5e-2)
 
 
-def test_patch_conv_falls_back_to_lax_for_other_layouts_and_dilations():
+def test_patch_grad_conv_forward_mode_and_second_order_match_lax():
+  x = jax.random.normal(jax.random.key(0), (2, 7, 7, 2))
+  w = jax.random.normal(jax.random.key(1), (4, 4, 2, 3))
+  dx = jax.random.normal(jax.random.key(2), x.shape)
+  def results(conv):
+    f = lambda a, b: conv(a, b, (2, 2), "SAME", dimension_numbers=_NHWC)  # noqa: E731
+    tangent = jax.jvp(lambda a: f(a, w), (x,), (dx,))[1]
+    input_grad = lambda a: jax.grad(lambda z: jnp.sum(jnp.sin(f(z, w))))(a)  # noqa: E731
+    # The gradient of a gradient norm (gradient penalties, GradAlign).
+    second = jax.grad(lambda a: jnp.sum(input_grad(a) ** 2))(x)
+    return tangent, second
+  for ours, ref in zip(results(models.patch_grad_conv), results(lax.conv_general_dilated)):
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_patch_grad_conv_attack_gradient_builds_no_kernel_im2col():
+  """With the kernel constant, the input gradient must not depend on it being
+  differentiated: the JVP rule skips the kernel's (symbolically zero) tangent."""
+  x = jax.random.normal(jax.random.key(0), (1, 8, 8, 1))
+  w = jax.random.normal(jax.random.key(1), (4, 4, 1, 2))
+  grad = jax.grad(lambda a: jnp.sum(models.patch_grad_conv(
+      a, w, (2, 2), "SAME", dimension_numbers=_NHWC)))
+  jaxpr = str(jax.make_jaxpr(grad)(x))
+  assert "conv_general_dilated" in jaxpr  # the forward pass
+  assert jaxpr.count("dot_general") == 1  # one matmul: the input gradient's
+
+
+@pytest.mark.parametrize("conv", [models.patch_conv, models.patch_grad_conv])
+def test_fast_convs_fall_back_to_lax_for_other_layouts_and_dilations(conv):
   x = jax.random.normal(jax.random.key(0), (2, 3, 9, 9))  # NCHW
   w = jax.random.normal(jax.random.key(1), (4, 3, 3, 3))  # OIHW
   np.testing.assert_allclose(
-      models.patch_conv(x, w, (1, 1), "SAME", rhs_dilation=(2, 2)),
+      conv(x, w, (1, 1), "SAME", rhs_dilation=(2, 2)),
       lax.conv_general_dilated(x, w, (1, 1), "SAME", rhs_dilation=(2, 2)),
       rtol=1e-6)
 
@@ -72,7 +101,8 @@ def test_flax_conv_with_patch_conv_keeps_parameters():
 def test_conv_impl_choice_and_bad_names():
   assert fast_conv.conv_general_dilated("lax") is lax.conv_general_dilated
   assert fast_conv.conv_general_dilated("patches") is models.patch_conv
-  assert fast_conv.conv_general_dilated("auto") is models.patch_conv  # CPU tests
+  assert fast_conv.conv_general_dilated("patch_grad") is models.patch_grad_conv
+  assert fast_conv.conv_general_dilated("auto") is models.patch_grad_conv  # CPU
   with pytest.raises(ValueError, match="conv_impl"):
     fast_conv.conv_general_dilated("winograd")
   with pytest.raises(ValueError, match="conv_impl"):

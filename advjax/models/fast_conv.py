@@ -14,16 +14,24 @@ reshapes and matmuls, which XLA runs at matmul speed on any backend.
 
 :func:`patch_conv` has the signature of ``lax.conv_general_dilated``, so it
 plugs into ``flax.linen.Conv(conv_general_dilated=...)`` without changing the
-parameters (names, shapes, semantics). :func:`conv_general_dilated` picks it
-on CPU and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions) elsewhere.
+parameters (names, shapes, semantics).
+
+The im2col forward pass is slower than XLA's own forward convolution, which
+stays fast inside loops (5× on the Madry CNN's 5×5 convolutions): forward-only
+work — gradient-free attacks, evaluation — pays for the fast gradient.
+:func:`patch_grad_conv` takes both: XLA's forward convolution and
+:func:`patch_conv`'s derivatives (a ``custom_jvp``, so forward mode, reverse
+mode and higher orders all work). :func:`conv_general_dilated` picks it on CPU
+and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions) elsewhere.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
-CONV_IMPLS = ("auto", "patches", "lax")
+CONV_IMPLS = ("auto", "patch_grad", "patches", "lax")
 
 
 def _is_nhwc_hwio(dimension_numbers, ndim) -> bool:
@@ -36,6 +44,14 @@ def _is_nhwc_hwio(dimension_numbers, ndim) -> bool:
             and tuple(dimension_numbers.rhs_spec) == (3, 2, 0, 1)
             and tuple(dimension_numbers.out_spec) == (0, 3, 1, 2))
   return tuple(dimension_numbers) == ("NHWC", "HWIO", "NHWC")
+
+
+def _patchable(lhs, dimension_numbers, lhs_dilation, rhs_dilation,
+               feature_group_count, batch_group_count) -> bool:
+  trivial = lambda d: d is None or all(int(v) == 1 for v in d)  # noqa: E731
+  return (_is_nhwc_hwio(dimension_numbers, lhs.ndim) and trivial(lhs_dilation)
+          and trivial(rhs_dilation) and feature_group_count == 1
+          and batch_group_count == 1)
 
 
 def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -61,10 +77,8 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
     ``[B, Ho, Wo, O]``, equal to ``lax.conv_general_dilated`` up to float
     rounding.
   """
-  trivial = lambda d: d is None or all(int(v) == 1 for v in d)  # noqa: E731
-  if not (_is_nhwc_hwio(dimension_numbers, lhs.ndim) and trivial(lhs_dilation)
-          and trivial(rhs_dilation) and feature_group_count == 1
-          and batch_group_count == 1):
+  if not _patchable(lhs, dimension_numbers, lhs_dilation, rhs_dilation,
+                    feature_group_count, batch_group_count):
     return lax.conv_general_dilated(
         lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
         rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
@@ -101,13 +115,56 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          preferred_element_type=preferred_element_type)
 
 
+def patch_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                    rhs_dilation=None, dimension_numbers=None,
+                    feature_group_count=1, batch_group_count=1, precision=None,
+                    preferred_element_type=None):
+  """XLA's convolution forward, :func:`patch_conv`'s derivatives.
+
+  Same signature, layouts and fallback as :func:`patch_conv`. The convolution
+  is bilinear, so its JVP is ``patch_conv(dlhs, rhs) + patch_conv(lhs, drhs)``;
+  reverse mode transposes that into pads, adds and matmuls. A tangent that is
+  known to be zero (the kernel's, in an attack) is skipped, so its im2col is
+  never built.
+
+  Returns:
+    ``lax.conv_general_dilated(lhs, rhs, ...)``.
+  """
+  kwargs = dict(lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+                dimension_numbers=dimension_numbers,
+                feature_group_count=feature_group_count,
+                batch_group_count=batch_group_count, precision=precision,
+                preferred_element_type=preferred_element_type)
+  if not _patchable(lhs, dimension_numbers, lhs_dilation, rhs_dilation,
+                    feature_group_count, batch_group_count):
+    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs)
+
+  def forward(a, b):
+    return lax.conv_general_dilated(a, b, window_strides, padding, **kwargs)
+
+  def tangent(a, b):  # patch_conv, so that its transpose is made of matmuls
+    return patch_conv(a, b, window_strides, padding, **kwargs)
+
+  def conv_jvp(primals, tangents):
+    (a, b), (da, db) = primals, tangents
+    out = conv(a, b)
+    terms = [tangent(t, b) if i == 0 else tangent(a, t)
+             for i, t in enumerate((da, db)) if not isinstance(t, SymbolicZero)]
+    return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
+
+  conv = jax.custom_jvp(forward)
+  conv.defjvp(conv_jvp, symbolic_zeros=True)
+  return conv(lhs, rhs)
+
+
 def conv_general_dilated(impl: str = "auto"):
   """The convolution function for ``nn.Conv(conv_general_dilated=...)``.
 
   Args:
-    impl: ``"patches"`` (:func:`patch_conv`), ``"lax"``
-      (``lax.conv_general_dilated``) or ``"auto"``: patches on the CPU
-      backend, lax elsewhere. All give the same values up to float rounding.
+    impl: ``"patch_grad"`` (:func:`patch_grad_conv`), ``"patches"``
+      (:func:`patch_conv`), ``"lax"`` (``lax.conv_general_dilated``) or
+      ``"auto"``: patch_grad on the CPU backend, lax elsewhere. All give the
+      same values up to float rounding.
 
   Returns:
     A function with the signature of ``lax.conv_general_dilated``.
@@ -115,5 +172,6 @@ def conv_general_dilated(impl: str = "auto"):
   if impl not in CONV_IMPLS:
     raise ValueError(f"`conv_impl` must be one of {CONV_IMPLS}; got {impl!r}.")
   if impl == "auto":
-    impl = "patches" if jax.default_backend() == "cpu" else "lax"
-  return patch_conv if impl == "patches" else lax.conv_general_dilated
+    impl = "patch_grad" if jax.default_backend() == "cpu" else "lax"
+  return {"patch_grad": patch_grad_conv, "patches": patch_conv,
+          "lax": lax.conv_general_dilated}[impl]
