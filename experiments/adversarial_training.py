@@ -51,6 +51,7 @@ class Config:
   fgsm_step: float = 1.25       # FGSM-RS step / ε (Wong et al.: 1.25)
   fgsm_noise: float = 1.0       # random-start radius / ε (N-FGSM: 2)
   fgsm_project: bool = True     # project onto the ε ball (N-FGSM: no)
+  fgsm_grad_align: float = 0.0  # GradAlign λ (Andriushchenko & Flammarion)
   # Wong et al.'s guard against catastrophic overfitting: after every epoch a
   # PGD probe on a fixed batch of *training* images; the epoch with the best
   # probe accuracy is the model kept, and training stops once the probe falls
@@ -119,7 +120,8 @@ def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
   if method == "fgsm_rs":
     return train.make_fgsm_rs_step(
         apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c),
-        noise_scale=cfg.fgsm_noise, project=cfg.fgsm_project)
+        noise_scale=cfg.fgsm_noise, project=cfg.fgsm_project,
+        grad_align=cfg.fgsm_grad_align)
   if method == "pgd_at":
     return train.make_pgd_at_step(apply_fn, tx, eps=eps, n_steps=cfg.train_steps)
   if method == "free_at":

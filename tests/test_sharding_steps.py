@@ -53,7 +53,8 @@ def _perturbed_step():
     x = attacks.fgsm(attacks.untargeted(logits_fn, batch["label"]), batch["image"], eps=EPS)
     return x, {}
 
-  def objective(params, model_state, batch, x_adv, key):
+  def objective(params, model_state, batch, x_adv, key, count):
+    del count
     logits, model_state = APPLY(params, model_state, x_adv, train=True, key=key)
     return jnp.mean(cross_entropy(logits, batch["label"])), (model_state, {})
 
@@ -97,6 +98,8 @@ CASES = {
         APPLY, SGD, perturbation=train.pgd_perturbation(eps=EPS, n_steps=2), clean_weight=0.5)),
     ("make_pgd_at_step", ""): _classifier(lambda: train.make_pgd_at_step(APPLY, SGD, eps=EPS, n_steps=2)),
     ("make_fgsm_rs_step", ""): _classifier(lambda: train.make_fgsm_rs_step(APPLY, SGD, eps=EPS)),
+    ("make_fgsm_rs_step", "grad_align"): _classifier(lambda: train.make_fgsm_rs_step(
+        APPLY, SGD, eps=EPS, grad_align=1.0)),
     ("make_perturbed_step", "fgsm"): _classifier(_perturbed_step),
     ("make_ensemble_adversarial_step", ""): _classifier(lambda: train.make_ensemble_adversarial_step(
         APPLY, SGD, static_logits_fns=[_other_mlp()], perturbation=train.fgsm_rs_perturbation(eps=EPS))),

@@ -44,6 +44,7 @@ from advjax.train.gan import gan_optimizers
 from advjax.train.gan import GANState
 from advjax.train.gan import make_gan_step
 from advjax.train.gan import make_sampler
+from advjax.train.grad_align import grad_align_penalty
 from advjax.train.pix2pix import make_pix2pix_step
 from advjax.train.schedules import dann_lambda_schedule
 from advjax.train.schedules import dann_learning_rate_schedule
@@ -72,6 +73,7 @@ __all__ = [
     "FreeATState",
     "gan_optimizers",
     "GANState",
+    "grad_align_penalty",
     "gumbel_max_sample",
     "inference_logits",
     "init_dann",

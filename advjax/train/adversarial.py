@@ -30,6 +30,7 @@ from advjax.attacks.objectives import untargeted
 from advjax.attacks.pgd import pgd
 from advjax.losses import cross_entropy
 from advjax.train.classifier import ApplyFn
+from advjax.train.grad_align import grad_align_penalty
 from advjax.train.state import TrainState
 
 # perturb(loss_fn, x, key, count) -> x_adv
@@ -152,8 +153,9 @@ def make_perturbed_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
     tx: the optax optimizer.
     craft: ``craft(logits_fn, batch, key, count) -> (x_adv, metrics)`` with
       ``logits_fn`` the model in inference mode.
-    objective: ``objective(params, model_state, batch, x_adv, key) ->
-      (loss, (model_state, metrics))``, evaluated in train mode.
+    objective: ``objective(params, model_state, batch, x_adv, key, count) ->
+      (loss, (model_state, metrics))``, evaluated in train mode (``count``:
+      the update number, for schedules).
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``; metrics: ``loss`` (the
@@ -167,7 +169,7 @@ def make_perturbed_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
     x_adv = jax.lax.stop_gradient(x_adv)
     (loss, (model_state, more)), grads = jax.value_and_grad(
         objective, has_aux=True)(state.params, state.model_state, batch, x_adv,
-                                 k_train)
+                                 k_train, state.step)
     state = state.apply_gradients(grads, tx, model_state)
     return state, {"loss": loss, **metrics, **more}
 
@@ -177,7 +179,8 @@ def make_perturbed_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
 def _ce_objective(apply_fn: ApplyFn, clean_weight: float):
   """``(1 − w)·CE(f(x_adv)) + w·CE(f(x))`` in train mode (batch means)."""
 
-  def objective(params, model_state, batch, x_adv, key):
+  def objective(params, model_state, batch, x_adv, key, count):
+    del count
     k_adv, k_clean = jax.random.split(key)
     logits, model_state = apply_fn(params, model_state, x_adv, train=True,
                                    key=k_adv)
@@ -255,19 +258,44 @@ def make_pgd_at_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
 def make_fgsm_rs_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
                       eps: Schedule, step_size: Schedule = None, norm=jnp.inf,
                       bounds=(0.0, 1.0), noise_scale: float = 1.0,
-                      project: bool = True):
+                      project: bool = True, grad_align: float = 0.0):
   """"Fast is better than free": FGSM from a random start, step ``1.25·eps``.
 
   The perturbation is :func:`fgsm_rs_perturbation` (whose ``noise_scale`` and
-  ``project`` also give N-FGSM).
+  ``project`` also give N-FGSM). ``grad_align = λ > 0`` adds
+  ``λ·`` :func:`~advjax.train.grad_align_penalty` of the clean CE at
+  radius ``eps`` (L∞), in train mode: the regularizer that keeps single-step
+  training from overfitting catastrophically at large ``eps``. Metrics then
+  include ``grad_align`` (the unweighted penalty).
 
   References:
     Wong et al., 2020. https://arxiv.org/abs/2001.03994
+    Andriushchenko & Flammarion, 2020 (GradAlign).
+    https://arxiv.org/abs/2007.02617
   """
-  return make_adversarial_step(
-      apply_fn, tx, perturbation=fgsm_rs_perturbation(
-          eps=eps, step_size=step_size, norm=norm, bounds=bounds,
-          noise_scale=noise_scale, project=project))
+  _checks.nonnegative(grad_align, name="grad_align")
+  perturbation = fgsm_rs_perturbation(eps=eps, step_size=step_size, norm=norm,
+                                      bounds=bounds, noise_scale=noise_scale,
+                                      project=project)
+  if not grad_align:
+    return make_adversarial_step(apply_fn, tx, perturbation=perturbation)
+  if _checks.norm(norm) != jnp.inf:
+    raise ValueError(f"`grad_align` needs the L∞ norm; got norm={norm!r}.")
+  ce = _ce_objective(apply_fn, 0.0)
+
+  def objective(params, model_state, batch, x_adv, key, count):
+    k_ce, k_noise, k_model = jax.random.split(key, 3)
+    loss, (model_state, metrics) = ce(params, model_state, batch, x_adv, k_ce, count)
+    y = batch["label"]
+    per_example = lambda z: cross_entropy(apply_fn(  # noqa: E731
+        params, model_state, z, train=True, key=k_model)[0], y)
+    penalty = grad_align_penalty(per_example, batch["image"], key=k_noise,
+                                 eps=scheduled(eps, count), bounds=bounds)
+    return loss + grad_align * penalty, (model_state, {**metrics,
+                                                      "grad_align": penalty})
+
+  return make_perturbed_step(apply_fn, tx, craft=_untargeted_craft(perturbation),
+                             objective=objective)
 
 
 def make_ensemble_adversarial_step(

@@ -59,7 +59,8 @@ def make_trades_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
     return perturb(lambda xa: kl_divergence(reference, logits_fn(xa)), x, key,
                    count), {}
 
-  def objective(params, model_state, batch, x_adv, key):
+  def objective(params, model_state, batch, x_adv, key, count):
+    del count
     k_clean, k_adv = jax.random.split(key)
     y = batch["label"]
     clean, model_state = apply_fn(params, model_state, batch["image"],
