@@ -19,8 +19,12 @@ on CPU and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions) elsewhere.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 CONV_IMPLS = ("auto", "patches", "lax")
@@ -45,15 +49,18 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   """``lax.conv_general_dilated`` as space-to-depth, shifted slices and a matmul.
 
   Handles NHWC inputs with HWIO kernels, any strides and explicit or named
-  padding; anything else (dilation, feature groups, other layouts) is passed
-  to ``lax.conv_general_dilated`` unchanged.
+  padding, and input dilation with unit strides (a transposed convolution:
+  see :func:`patch_conv_transpose`); anything else (kernel dilation, input
+  dilation with strides, feature groups, other layouts) is passed to
+  ``lax.conv_general_dilated`` unchanged.
 
   Args:
     lhs: ``[B, H, W, C]`` inputs.
     rhs: ``[kh, kw, C, O]`` kernel.
     window_strides: ``(sh, sw)``.
     padding: ``"SAME"``, ``"VALID"`` or ``((lo, hi), (lo, hi))``.
-    lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+    lhs_dilation: ``(dh, dw)`` input dilation (``None``: no dilation).
+    rhs_dilation, dimension_numbers, feature_group_count,
       batch_group_count, precision, preferred_element_type: as in
       ``lax.conv_general_dilated``.
 
@@ -62,9 +69,13 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
     rounding.
   """
   trivial = lambda d: d is None or all(int(v) == 1 for v in d)  # noqa: E731
-  if not (_is_nhwc_hwio(dimension_numbers, lhs.ndim) and trivial(lhs_dilation)
-          and trivial(rhs_dilation) and feature_group_count == 1
-          and batch_group_count == 1):
+  supported = (_is_nhwc_hwio(dimension_numbers, lhs.ndim) and trivial(rhs_dilation)
+               and feature_group_count == 1 and batch_group_count == 1)
+  if supported and not trivial(lhs_dilation) and trivial(window_strides):
+    return _subpixel_conv(lhs, rhs, tuple(int(d) for d in lhs_dilation), padding,
+                          precision=precision,
+                          preferred_element_type=preferred_element_type)
+  if not (supported and trivial(lhs_dilation)):
     return lax.conv_general_dilated(
         lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
         rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
@@ -101,6 +112,64 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          preferred_element_type=preferred_element_type)
 
 
+def _subpixel_taps(n: int, dilation: int, k: int, pad: tuple[int, int]):
+  """One spatial axis of an input-dilated, stride-1 convolution, by output phase.
+
+  Output ``o = s·q + r`` (``s = dilation``) only meets the kernel taps
+  ``t ≡ lo - r (mod s)``, each reading input ``q + e`` for an offset ``e``.
+  Returns ``(select, e_min, e_max, q)``: ``select[e - e_min, r, t] = 1`` when
+  phase ``r`` reads offset ``e`` with tap ``t``, and ``q`` output rows per
+  phase (the last phases may overhang the output; they are cropped).
+  """
+  lo, hi = pad
+  out = (n - 1) * dilation + 1 + lo + hi - k + 1
+  reads = []  # (e, r, t)
+  for r in range(dilation):
+    t0 = (lo - r) % dilation
+    d = (r + t0 - lo) // dilation
+    reads += [(d + j, r, t) for j, t in enumerate(range(t0, k, dilation))]
+  e_min, e_max = min(e for e, _, _ in reads), max(e for e, _, _ in reads)
+  select = np.zeros((e_max - e_min + 1, dilation, k), np.float32)
+  for e, r, t in reads:
+    select[e - e_min, r, t] = 1.0
+  return select, e_min, e_max, -(-out // dilation), out
+
+
+def _subpixel_conv(lhs, rhs, lhs_dilation, padding, *, precision,
+                   preferred_element_type):
+  """An input-dilated, stride-1 convolution as one convolution and depth-to-space.
+
+  With input dilation ``s`` (a stride-``s`` transposed convolution), output
+  pixel ``(s·qh + rh, s·qw + rw)`` sees only the taps of phase ``(rh, rw)``,
+  each reading an undilated input pixel ``(qh + eh, qw + ew)``: the s² phases
+  are one stride-1 :func:`patch_conv` of the input with a kernel that has
+  ``s²·O`` outputs (the taps regrouped by one-hot matrices, zero where a
+  phase skips an offset), then interleaved (depth-to-space, "sub-pixel
+  convolution"). No multiply touches the zeros that dilation inserts.
+  """
+  kh, kw, cin, cout = rhs.shape
+  (sh, sw), (_, n_h, n_w, _) = lhs_dilation, lhs.shape
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(((n_h - 1) * sh + 1, (n_w - 1) * sw + 1),
+                                  (kh, kw), (1, 1), padding)
+  (pad_h, pad_w) = (tuple(int(v) for v in p) for p in padding)
+  sel_h, emin_h, emax_h, q_h, out_h = _subpixel_taps(n_h, sh, kh, pad_h)
+  sel_w, emin_w, emax_w, q_w, out_w = _subpixel_taps(n_w, sw, kw, pad_w)
+  # kernel[eh, ew, c, rh, rw, o] = rhs[t(eh, rh), t(ew, rw), c, o] (or 0).
+  kernel = jnp.einsum("art,bsu,tuco->abcrso", sel_h.astype(rhs.dtype),
+                      sel_w.astype(rhs.dtype), rhs,
+                      precision=lax.Precision.HIGHEST)
+  kernel = kernel.reshape(kernel.shape[:3] + (sh * sw * cout,))
+  out = patch_conv(lhs, kernel, (1, 1),
+                   ((-emin_h, q_h + emax_h - n_h), (-emin_w, q_w + emax_w - n_w)),
+                   dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                   precision=precision,
+                   preferred_element_type=preferred_element_type)
+  batch = out.shape[0]
+  out = out.reshape(batch, q_h, q_w, sh, sw, cout).transpose(0, 1, 3, 2, 4, 5)
+  return out.reshape(batch, q_h * sh, q_w * sw, cout)[:, :out_h, :out_w]
+
+
 def conv_general_dilated(impl: str = "auto"):
   """The convolution function for ``nn.Conv(conv_general_dilated=...)``.
 
@@ -117,3 +186,126 @@ def conv_general_dilated(impl: str = "auto"):
   if impl == "auto":
     impl = "patches" if jax.default_backend() == "cpu" else "lax"
   return patch_conv if impl == "patches" else lax.conv_general_dilated
+
+
+def _transpose_pads(k: int, s: int, padding: str) -> tuple[int, int]:
+  """``lax.conv_transpose``'s padding of the dilated input for "SAME"/"VALID"."""
+  if padding == "SAME":
+    pad_len = k + s - 2
+    pad_a = k - 1 if s > k - 1 else -(-pad_len // 2)
+  else:
+    pad_len = k + s - 2 + max(k - s, 0)
+    pad_a = k - 1
+  return pad_a, pad_len - pad_a
+
+
+def patch_conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None,
+                         dimension_numbers=None, transpose_kernel=False,
+                         precision=None, preferred_element_type=None):
+  """``lax.conv_transpose`` as a sub-pixel convolution of shifted slices.
+
+  A stride-``s`` transposed convolution is an ``s``-dilated convolution of
+  the input; it is computed as one stride-1 :func:`patch_conv` with ``s²``
+  times the output channels followed by depth-to-space, so neither the
+  forward pass nor its gradients multiply the dilation's zeros or use XLA's
+  (slow on CPU) dilated convolutions. Same signature and conventions as
+  ``lax.conv_transpose`` (``"SAME"``/``"VALID"`` are the padding of the
+  forward convolution; explicit pairs pad the dilated input, as ``flax.linen.
+  ConvTranspose`` passes them). Layouts other than NHWC/HWIO and kernel
+  dilation go to ``lax.conv_transpose`` unchanged.
+
+  Args:
+    lhs: ``[B, H, W, C]`` inputs.
+    rhs: ``[kh, kw, C, O]`` kernel (``[kh, kw, O, C]`` with
+      ``transpose_kernel=True``).
+    strides: ``(sh, sw)``.
+    padding: ``"SAME"``, ``"VALID"`` or ``((lo, hi), (lo, hi))``.
+    rhs_dilation, dimension_numbers, transpose_kernel, precision,
+      preferred_element_type: as in ``lax.conv_transpose``.
+
+  Returns:
+    ``[B, Ho, Wo, O]``, equal to ``lax.conv_transpose`` up to float rounding.
+  """
+  kwargs = dict(rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+                transpose_kernel=transpose_kernel, precision=precision,
+                preferred_element_type=preferred_element_type)
+  dn = ("NHWC", "HWIO", "NHWC") if dimension_numbers is None else dimension_numbers
+  if not (_is_nhwc_hwio(dn, lhs.ndim) and rhs.ndim == 4
+          and (rhs_dilation is None or all(int(v) == 1 for v in rhs_dilation))):
+    return lax.conv_transpose(lhs, rhs, strides, padding, **kwargs)
+  strides = tuple(int(s) for s in strides)
+  if transpose_kernel:
+    rhs = jnp.flip(rhs, (0, 1)).swapaxes(2, 3)
+  if isinstance(padding, str):
+    if padding not in ("SAME", "VALID"):
+      raise ValueError(f"`padding` must be 'SAME', 'VALID' or (lo, hi) pairs; "
+                       f"got {padding!r}.")
+    padding = tuple(_transpose_pads(k, s, padding)
+                    for k, s in zip(rhs.shape[:2], strides))
+  return patch_conv(lhs, rhs, (1, 1), padding, lhs_dilation=strides,
+                    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                    precision=precision,
+                    preferred_element_type=preferred_element_type)
+
+
+def conv_transpose(impl: str = "auto"):
+  """The transposed-convolution function (``lax.conv_transpose``'s signature).
+
+  Args:
+    impl: ``"patches"`` (:func:`patch_conv_transpose`), ``"lax"``
+      (``lax.conv_transpose``) or ``"auto"``: patches on the CPU backend, lax
+      elsewhere. All give the same values up to float rounding.
+
+  Returns:
+    A function with the signature of ``lax.conv_transpose``.
+  """
+  conv = conv_general_dilated(impl)
+  return patch_conv_transpose if conv is patch_conv else lax.conv_transpose
+
+
+class ConvTranspose(nn.Module):
+  """``flax.linen.ConvTranspose`` (``transpose_kernel=False``) with a choosable
+  implementation: the same parameters (``kernel [kh, kw, in, out]``,
+  ``bias [out]``) and, as its class name is the same, the same auto-names
+  (``ConvTranspose_0``, ...), so checkpoints and weight transfers carry over.
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``(kh, kw)``.
+    strides: ``(sh, sw)`` or an int.
+    padding: ``"SAME"``, ``"VALID"``, an int or ``(lo, hi)`` pairs, as in
+      ``nn.ConvTranspose`` (``"CIRCULAR"`` is not supported).
+    use_bias: add a bias.
+    kernel_init, bias_init: initializers.
+    precision: as in ``lax.conv_transpose``.
+    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+      :func:`conv_transpose`).
+  """
+  features: int
+  kernel_size: Sequence[int]
+  strides: int | Sequence[int] = 1
+  padding: Any = "SAME"
+  use_bias: bool = True
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros_init()
+  precision: Any = None
+  conv_impl: str = "auto"
+
+  @nn.compact
+  def __call__(self, x):
+    conv = conv_transpose(self.conv_impl)
+    if x.ndim != 4 or len(self.kernel_size) != 2:
+      raise ValueError(f"`x` must be [B, H, W, C] and `kernel_size` 2-D; got "
+                       f"x.shape={x.shape}, kernel_size={self.kernel_size}.")
+    strides = ((self.strides,) * 2 if isinstance(self.strides, int)
+               else tuple(self.strides))
+    padding = nn.linear.canonicalize_padding(self.padding, 2)
+    if padding == "CIRCULAR":
+      raise ValueError("`padding` 'CIRCULAR' is not supported; use nn.ConvTranspose.")
+    kernel = self.param("kernel", self.kernel_init,
+                        tuple(self.kernel_size) + (x.shape[-1], self.features))
+    bias = (self.param("bias", self.bias_init, (self.features,))
+            if self.use_bias else None)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
+    y = conv(x, kernel, strides, padding, precision=self.precision)
+    return y if bias is None else y + bias
