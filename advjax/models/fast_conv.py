@@ -24,7 +24,6 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 CONV_IMPLS = ("auto", "patches", "lax")
@@ -49,9 +48,10 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   """``lax.conv_general_dilated`` as space-to-depth, shifted slices and a matmul.
 
   Handles NHWC inputs with HWIO kernels, any strides and explicit or named
-  padding, and input dilation with unit strides (a transposed convolution:
-  see :func:`patch_conv_transpose`); anything else (kernel dilation, input
-  dilation with strides, feature groups, other layouts) is passed to
+  padding, and input dilation with unit strides (a transposed convolution,
+  computed as the adjoint of a strided one: see :func:`patch_conv_transpose`);
+  anything else (kernel dilation, input dilation with strides or with
+  ``preferred_element_type``, feature groups, other layouts) is passed to
   ``lax.conv_general_dilated`` unchanged.
 
   Args:
@@ -71,10 +71,10 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   trivial = lambda d: d is None or all(int(v) == 1 for v in d)  # noqa: E731
   supported = (_is_nhwc_hwio(dimension_numbers, lhs.ndim) and trivial(rhs_dilation)
                and feature_group_count == 1 and batch_group_count == 1)
-  if supported and not trivial(lhs_dilation) and trivial(window_strides):
-    return _subpixel_conv(lhs, rhs, tuple(int(d) for d in lhs_dilation), padding,
-                          precision=precision,
-                          preferred_element_type=preferred_element_type)
+  if (supported and not trivial(lhs_dilation) and trivial(window_strides)
+      and preferred_element_type is None):
+    return _dilated_conv(lhs, rhs, tuple(int(d) for d in lhs_dilation), padding,
+                         precision=precision)
   if not (supported and trivial(lhs_dilation)):
     return lax.conv_general_dilated(
         lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
@@ -112,62 +112,34 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          preferred_element_type=preferred_element_type)
 
 
-def _subpixel_taps(n: int, dilation: int, k: int, pad: tuple[int, int]):
-  """One spatial axis of an input-dilated, stride-1 convolution, by output phase.
+def _dilated_conv(lhs, rhs, lhs_dilation, padding, *, precision):
+  """An input-dilated, stride-1 convolution as the adjoint of a strided one.
 
-  Output ``o = s·q + r`` (``s = dilation``) only meets the kernel taps
-  ``t ≡ lo - r (mod s)``, each reading input ``q + e`` for an offset ``e``.
-  Returns ``(select, e_min, e_max, q)``: ``select[e - e_min, r, t] = 1`` when
-  phase ``r`` reads offset ``e`` with tap ``t``, and ``q`` output rows per
-  phase (the last phases may overhang the output; they are cropped).
+  ``conv(x, w, 1, (lo, hi), lhs_dilation=s)`` (a stride-``s`` transposed
+  convolution) is the transpose, as a linear map of its input, of the
+  stride-``s`` convolution ``z ↦ conv(z, flip(w)ᵀ, s, (k-1-lo, k-1-hi))``
+  (spatially flipped kernel, input/output channels swapped). Transposing
+  :func:`patch_conv` turns its slices into pads and adds and its
+  space-to-depth into depth-to-space ("sub-pixel convolution"): one matmul
+  ``x @ kernelᵀ`` with no multiply touching the zeros that dilation inserts,
+  and gradients that are again shifted slices and matmuls.
   """
-  lo, hi = pad
-  out = (n - 1) * dilation + 1 + lo + hi - k + 1
-  reads = []  # (e, r, t)
-  for r in range(dilation):
-    t0 = (lo - r) % dilation
-    d = (r + t0 - lo) // dilation
-    reads += [(d + j, r, t) for j, t in enumerate(range(t0, k, dilation))]
-  e_min, e_max = min(e for e, _, _ in reads), max(e for e, _, _ in reads)
-  select = np.zeros((e_max - e_min + 1, dilation, k), np.float32)
-  for e, r, t in reads:
-    select[e - e_min, r, t] = 1.0
-  return select, e_min, e_max, -(-out // dilation), out
-
-
-def _subpixel_conv(lhs, rhs, lhs_dilation, padding, *, precision,
-                   preferred_element_type):
-  """An input-dilated, stride-1 convolution as one convolution and depth-to-space.
-
-  With input dilation ``s`` (a stride-``s`` transposed convolution), output
-  pixel ``(s·qh + rh, s·qw + rw)`` sees only the taps of phase ``(rh, rw)``,
-  each reading an undilated input pixel ``(qh + eh, qw + ew)``: the s² phases
-  are one stride-1 :func:`patch_conv` of the input with a kernel that has
-  ``s²·O`` outputs (the taps regrouped by one-hot matrices, zero where a
-  phase skips an offset), then interleaved (depth-to-space, "sub-pixel
-  convolution"). No multiply touches the zeros that dilation inserts.
-  """
-  kh, kw, cin, cout = rhs.shape
-  (sh, sw), (_, n_h, n_w, _) = lhs_dilation, lhs.shape
+  kh, kw, _, cout = rhs.shape
+  (sh, sw), (batch, n_h, n_w, _) = lhs_dilation, lhs.shape
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(((n_h - 1) * sh + 1, (n_w - 1) * sw + 1),
                                   (kh, kw), (1, 1), padding)
-  (pad_h, pad_w) = (tuple(int(v) for v in p) for p in padding)
-  sel_h, emin_h, emax_h, q_h, out_h = _subpixel_taps(n_h, sh, kh, pad_h)
-  sel_w, emin_w, emax_w, q_w, out_w = _subpixel_taps(n_w, sw, kw, pad_w)
-  # kernel[eh, ew, c, rh, rw, o] = rhs[t(eh, rh), t(ew, rw), c, o] (or 0).
-  kernel = jnp.einsum("art,bsu,tuco->abcrso", sel_h.astype(rhs.dtype),
-                      sel_w.astype(rhs.dtype), rhs,
-                      precision=lax.Precision.HIGHEST)
-  kernel = kernel.reshape(kernel.shape[:3] + (sh * sw * cout,))
-  out = patch_conv(lhs, kernel, (1, 1),
-                   ((-emin_h, q_h + emax_h - n_h), (-emin_w, q_w + emax_w - n_w)),
-                   dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                   precision=precision,
-                   preferred_element_type=preferred_element_type)
-  batch = out.shape[0]
-  out = out.reshape(batch, q_h, q_w, sh, sw, cout).transpose(0, 1, 3, 2, 4, 5)
-  return out.reshape(batch, q_h * sh, q_w * sw, cout)[:, :out_h, :out_w]
+  (lo_h, hi_h), (lo_w, hi_w) = ((int(a), int(b)) for a, b in padding)
+  out_h = (n_h - 1) * sh + 1 + lo_h + hi_h - kh + 1
+  out_w = (n_w - 1) * sw + 1 + lo_w + hi_w - kw + 1
+  adjoint_kernel = jnp.flip(rhs, (0, 1)).swapaxes(2, 3)
+  forward = lambda z: patch_conv(  # noqa: E731
+      z, adjoint_kernel, (sh, sw),
+      ((kh - 1 - lo_h, kh - 1 - hi_h), (kw - 1 - lo_w, kw - 1 - hi_w)),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
+  out = jax.ShapeDtypeStruct((batch, out_h, out_w, cout),
+                             jnp.result_type(lhs, rhs))
+  return jax.linear_transpose(forward, out)(lhs.astype(out.dtype))[0]
 
 
 def conv_general_dilated(impl: str = "auto"):
@@ -204,11 +176,11 @@ def patch_conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None,
                          precision=None, preferred_element_type=None):
   """``lax.conv_transpose`` as a sub-pixel convolution of shifted slices.
 
-  A stride-``s`` transposed convolution is an ``s``-dilated convolution of
-  the input; it is computed as one stride-1 :func:`patch_conv` with ``s²``
-  times the output channels followed by depth-to-space, so neither the
-  forward pass nor its gradients multiply the dilation's zeros or use XLA's
-  (slow on CPU) dilated convolutions. Same signature and conventions as
+  A stride-``s`` transposed convolution is a convolution of the ``s``-dilated
+  input, i.e. the adjoint (input gradient) of a stride-``s`` convolution; it
+  is computed as the transpose of :func:`patch_conv`: one matmul, then pads,
+  adds and depth-to-space. Neither it nor its gradients multiply the
+  dilation's zeros or use XLA's (slow on CPU) dilated convolutions. Same signature and conventions as
   ``lax.conv_transpose`` (``"SAME"``/``"VALID"`` are the padding of the
   forward convolution; explicit pairs pad the dilated input, as ``flax.linen.
   ConvTranspose`` passes them). Layouts other than NHWC/HWIO and kernel
