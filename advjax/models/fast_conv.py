@@ -16,6 +16,13 @@ reshapes and matmuls, which XLA runs at matmul speed on any backend.
 plugs into ``flax.linen.Conv(conv_general_dilated=...)`` without changing the
 parameters (names, shapes, semantics). :func:`conv_general_dilated` picks it
 on CPU and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions) elsewhere.
+
+Transposed convolutions (input-dilated: the same slow CPU form, worst for the
+kernel gradient) are :func:`patch_conv_transpose`, the linear transpose of
+:func:`patch_conv`, with ``lax.conv_transpose``'s signature;
+:func:`conv_transpose` chooses like :func:`conv_general_dilated`, and
+:class:`ConvTranspose` is ``nn.ConvTranspose`` with the same parameters and
+a ``conv_impl``.
 """
 from __future__ import annotations
 
@@ -180,7 +187,8 @@ def patch_conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None,
   input, i.e. the adjoint (input gradient) of a stride-``s`` convolution; it
   is computed as the transpose of :func:`patch_conv`: one matmul, then pads,
   adds and depth-to-space. Neither it nor its gradients multiply the
-  dilation's zeros or use XLA's (slow on CPU) dilated convolutions. Same signature and conventions as
+  dilation's zeros or use XLA's (slow on CPU) dilated convolutions. Same
+  signature and conventions as
   ``lax.conv_transpose`` (``"SAME"``/``"VALID"`` are the padding of the
   forward convolution; explicit pairs pad the dilated input, as ``flax.linen.
   ConvTranspose`` passes them). Layouts other than NHWC/HWIO and kernel
@@ -273,7 +281,8 @@ class ConvTranspose(nn.Module):
                else tuple(self.strides))
     padding = nn.linear.canonicalize_padding(self.padding, 2)
     if padding == "CIRCULAR":
-      raise ValueError("`padding` 'CIRCULAR' is not supported; use nn.ConvTranspose.")
+      raise ValueError("`padding` 'CIRCULAR' is not supported; use "
+                       "nn.ConvTranspose.")
     kernel = self.param("kernel", self.kernel_init,
                         tuple(self.kernel_size) + (x.shape[-1], self.features))
     bias = (self.param("bias", self.bias_init, (self.features,))
