@@ -14,6 +14,7 @@ from advjax.models.electra import GENERATOR_PARAMS
 from advjax.models.electra import MaskedLM
 from advjax.models.electra import MLMHead
 from advjax.models.fast_conv import patch_conv
+from advjax.models.fast_conv import patch_conv_transpose
 from advjax.models.fast_conv import patch_grad_conv
 from advjax.models.gan import DCGANDiscriminator
 from advjax.models.gan import DCGANGenerator
@@ -51,6 +52,7 @@ __all__ = [
     "MnistFeatures",
     "shallow_dann",
     "patch_conv",
+    "patch_conv_transpose",
     "patch_grad_conv",
     "ShallowFeatures",
     "SmallCNN",

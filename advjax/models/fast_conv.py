@@ -23,9 +23,19 @@ work — gradient-free attacks, evaluation — pays for the fast gradient.
 :func:`patch_conv`'s derivatives (a ``custom_jvp``, so forward mode, reverse
 mode and higher orders all work). :func:`conv_general_dilated` picks it on CPU
 and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions) elsewhere.
+
+Transposed convolutions (input-dilated: the same slow CPU form, worst for the
+kernel gradient) are :func:`patch_conv_transpose`, the linear transpose of
+:func:`patch_conv`, with ``lax.conv_transpose``'s signature;
+:func:`conv_transpose` chooses like :func:`conv_general_dilated`, and
+:class:`ConvTranspose` is ``nn.ConvTranspose`` with the same parameters and
+a ``conv_impl``.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -61,15 +71,19 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   """``lax.conv_general_dilated`` as space-to-depth, shifted slices and a matmul.
 
   Handles NHWC inputs with HWIO kernels, any strides and explicit or named
-  padding; anything else (dilation, feature groups, other layouts) is passed
-  to ``lax.conv_general_dilated`` unchanged.
+  padding, and input dilation with unit strides (a transposed convolution,
+  computed as the adjoint of a strided one: see :func:`patch_conv_transpose`);
+  anything else (kernel dilation, input dilation with strides or with
+  ``preferred_element_type``, feature groups, other layouts) is passed to
+  ``lax.conv_general_dilated`` unchanged.
 
   Args:
     lhs: ``[B, H, W, C]`` inputs.
     rhs: ``[kh, kw, C, O]`` kernel.
     window_strides: ``(sh, sw)``.
     padding: ``"SAME"``, ``"VALID"`` or ``((lo, hi), (lo, hi))``.
-    lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+    lhs_dilation: ``(dh, dw)`` input dilation (``None``: no dilation).
+    rhs_dilation, dimension_numbers, feature_group_count,
       batch_group_count, precision, preferred_element_type: as in
       ``lax.conv_general_dilated``.
 
@@ -77,8 +91,14 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
     ``[B, Ho, Wo, O]``, equal to ``lax.conv_general_dilated`` up to float
     rounding.
   """
-  if not _patchable(lhs, dimension_numbers, lhs_dilation, rhs_dilation,
-                    feature_group_count, batch_group_count):
+  trivial = lambda d: d is None or all(int(v) == 1 for v in d)  # noqa: E731
+  supported = (_is_nhwc_hwio(dimension_numbers, lhs.ndim) and trivial(rhs_dilation)
+               and feature_group_count == 1 and batch_group_count == 1)
+  if (supported and not trivial(lhs_dilation) and trivial(window_strides)
+      and preferred_element_type is None):
+    return _dilated_conv(lhs, rhs, tuple(int(d) for d in lhs_dilation), padding,
+                         precision=precision)
+  if not (supported and trivial(lhs_dilation)):
     return lax.conv_general_dilated(
         lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
         rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
@@ -157,6 +177,36 @@ def patch_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   return conv(lhs, rhs)
 
 
+def _dilated_conv(lhs, rhs, lhs_dilation, padding, *, precision):
+  """An input-dilated, stride-1 convolution as the adjoint of a strided one.
+
+  ``conv(x, w, 1, (lo, hi), lhs_dilation=s)`` (a stride-``s`` transposed
+  convolution) is the transpose, as a linear map of its input, of the
+  stride-``s`` convolution ``z ↦ conv(z, flip(w)ᵀ, s, (k-1-lo, k-1-hi))``
+  (spatially flipped kernel, input/output channels swapped). Transposing
+  :func:`patch_conv` turns its slices into pads and adds and its
+  space-to-depth into depth-to-space ("sub-pixel convolution"): one matmul
+  ``x @ kernelᵀ`` with no multiply touching the zeros that dilation inserts,
+  and gradients that are again shifted slices and matmuls.
+  """
+  kh, kw, _, cout = rhs.shape
+  (sh, sw), (batch, n_h, n_w, _) = lhs_dilation, lhs.shape
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(((n_h - 1) * sh + 1, (n_w - 1) * sw + 1),
+                                  (kh, kw), (1, 1), padding)
+  (lo_h, hi_h), (lo_w, hi_w) = ((int(a), int(b)) for a, b in padding)
+  out_h = (n_h - 1) * sh + 1 + lo_h + hi_h - kh + 1
+  out_w = (n_w - 1) * sw + 1 + lo_w + hi_w - kw + 1
+  adjoint_kernel = jnp.flip(rhs, (0, 1)).swapaxes(2, 3)
+  forward = lambda z: patch_conv(  # noqa: E731
+      z, adjoint_kernel, (sh, sw),
+      ((kh - 1 - lo_h, kh - 1 - hi_h), (kw - 1 - lo_w, kw - 1 - hi_w)),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
+  out = jax.ShapeDtypeStruct((batch, out_h, out_w, cout),
+                             jnp.result_type(lhs, rhs))
+  return jax.linear_transpose(forward, out)(lhs.astype(out.dtype))[0]
+
+
 def conv_general_dilated(impl: str = "auto"):
   """The convolution function for ``nn.Conv(conv_general_dilated=...)``.
 
@@ -175,3 +225,128 @@ def conv_general_dilated(impl: str = "auto"):
     impl = "patch_grad" if jax.default_backend() == "cpu" else "lax"
   return {"patch_grad": patch_grad_conv, "patches": patch_conv,
           "lax": lax.conv_general_dilated}[impl]
+
+
+def _transpose_pads(k: int, s: int, padding: str) -> tuple[int, int]:
+  """``lax.conv_transpose``'s padding of the dilated input for "SAME"/"VALID"."""
+  if padding == "SAME":
+    pad_len = k + s - 2
+    pad_a = k - 1 if s > k - 1 else -(-pad_len // 2)
+  else:
+    pad_len = k + s - 2 + max(k - s, 0)
+    pad_a = k - 1
+  return pad_a, pad_len - pad_a
+
+
+def patch_conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None,
+                         dimension_numbers=None, transpose_kernel=False,
+                         precision=None, preferred_element_type=None):
+  """``lax.conv_transpose`` as a sub-pixel convolution of shifted slices.
+
+  A stride-``s`` transposed convolution is a convolution of the ``s``-dilated
+  input, i.e. the adjoint (input gradient) of a stride-``s`` convolution; it
+  is computed as the transpose of :func:`patch_conv`: one matmul, then pads,
+  adds and depth-to-space. Neither it nor its gradients multiply the
+  dilation's zeros or use XLA's (slow on CPU) dilated convolutions. Same
+  signature and conventions as
+  ``lax.conv_transpose`` (``"SAME"``/``"VALID"`` are the padding of the
+  forward convolution; explicit pairs pad the dilated input, as ``flax.linen.
+  ConvTranspose`` passes them). Layouts other than NHWC/HWIO and kernel
+  dilation go to ``lax.conv_transpose`` unchanged.
+
+  Args:
+    lhs: ``[B, H, W, C]`` inputs.
+    rhs: ``[kh, kw, C, O]`` kernel (``[kh, kw, O, C]`` with
+      ``transpose_kernel=True``).
+    strides: ``(sh, sw)``.
+    padding: ``"SAME"``, ``"VALID"`` or ``((lo, hi), (lo, hi))``.
+    rhs_dilation, dimension_numbers, transpose_kernel, precision,
+      preferred_element_type: as in ``lax.conv_transpose``.
+
+  Returns:
+    ``[B, Ho, Wo, O]``, equal to ``lax.conv_transpose`` up to float rounding.
+  """
+  kwargs = dict(rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+                transpose_kernel=transpose_kernel, precision=precision,
+                preferred_element_type=preferred_element_type)
+  dn = ("NHWC", "HWIO", "NHWC") if dimension_numbers is None else dimension_numbers
+  if not (_is_nhwc_hwio(dn, lhs.ndim) and rhs.ndim == 4
+          and (rhs_dilation is None or all(int(v) == 1 for v in rhs_dilation))):
+    return lax.conv_transpose(lhs, rhs, strides, padding, **kwargs)
+  strides = tuple(int(s) for s in strides)
+  if transpose_kernel:
+    rhs = jnp.flip(rhs, (0, 1)).swapaxes(2, 3)
+  if isinstance(padding, str):
+    if padding not in ("SAME", "VALID"):
+      raise ValueError(f"`padding` must be 'SAME', 'VALID' or (lo, hi) pairs; "
+                       f"got {padding!r}.")
+    padding = tuple(_transpose_pads(k, s, padding)
+                    for k, s in zip(rhs.shape[:2], strides))
+  return patch_conv(lhs, rhs, (1, 1), padding, lhs_dilation=strides,
+                    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                    precision=precision,
+                    preferred_element_type=preferred_element_type)
+
+
+def conv_transpose(impl: str = "auto"):
+  """The transposed-convolution function (``lax.conv_transpose``'s signature).
+
+  Args:
+    impl: ``"patches"`` or ``"patch_grad"`` (both
+      :func:`patch_conv_transpose`), ``"lax"`` (``lax.conv_transpose``) or
+      ``"auto"``: patches on the CPU backend, lax elsewhere. All give the same
+      values up to float rounding.
+
+  Returns:
+    A function with the signature of ``lax.conv_transpose``.
+  """
+  conv = conv_general_dilated(impl)
+  return lax.conv_transpose if conv is lax.conv_general_dilated else patch_conv_transpose
+
+
+class ConvTranspose(nn.Module):
+  """``flax.linen.ConvTranspose`` (``transpose_kernel=False``) with a choosable
+  implementation: the same parameters (``kernel [kh, kw, in, out]``,
+  ``bias [out]``) and, as its class name is the same, the same auto-names
+  (``ConvTranspose_0``, ...), so checkpoints and weight transfers carry over.
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``(kh, kw)``.
+    strides: ``(sh, sw)`` or an int.
+    padding: ``"SAME"``, ``"VALID"``, an int or ``(lo, hi)`` pairs, as in
+      ``nn.ConvTranspose`` (``"CIRCULAR"`` is not supported).
+    use_bias: add a bias.
+    kernel_init, bias_init: initializers.
+    precision: as in ``lax.conv_transpose``.
+    conv_impl: one of ``CONV_IMPLS`` (see :func:`conv_transpose`).
+  """
+  features: int
+  kernel_size: Sequence[int]
+  strides: int | Sequence[int] = 1
+  padding: Any = "SAME"
+  use_bias: bool = True
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros_init()
+  precision: Any = None
+  conv_impl: str = "auto"
+
+  @nn.compact
+  def __call__(self, x):
+    conv = conv_transpose(self.conv_impl)
+    if x.ndim != 4 or len(self.kernel_size) != 2:
+      raise ValueError(f"`x` must be [B, H, W, C] and `kernel_size` 2-D; got "
+                       f"x.shape={x.shape}, kernel_size={self.kernel_size}.")
+    strides = ((self.strides,) * 2 if isinstance(self.strides, int)
+               else tuple(self.strides))
+    padding = nn.linear.canonicalize_padding(self.padding, 2)
+    if padding == "CIRCULAR":
+      raise ValueError("`padding` 'CIRCULAR' is not supported; use "
+                       "nn.ConvTranspose.")
+    kernel = self.param("kernel", self.kernel_init,
+                        tuple(self.kernel_size) + (x.shape[-1], self.features))
+    bias = (self.param("bias", self.bias_init, (self.features,))
+            if self.use_bias else None)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
+    y = conv(x, kernel, strides, padding, precision=self.precision)
+    return y if bias is None else y + bias

@@ -3,7 +3,10 @@
 Generators map latents ``z [B, L]`` to samples; discriminators map samples to
 one logit / critic value per example, shape ``[B]``. All take ``train``:
 batch norm uses batch statistics and spectral norm updates its ``u`` only when
-``train=True``.
+``train=True``. The DCGAN models' (transposed) convolutions default to the
+shifted-slices-and-matmul forms of :mod:`advjax.models.fast_conv` on the CPU
+backend (same values and parameters, several times faster gradients there);
+``conv_impl`` selects the implementation explicitly.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from advjax.models import fast_conv
 from advjax.nn import SpectralConv
 from advjax.nn import SpectralDense
 
@@ -81,12 +85,21 @@ class DCGANGenerator(nn.Module):
   → 16×16×f → 32×32×C. BatchNorm and ReLU after every layer but the last,
   which is ``tanh``: outputs lie in [-1, 1].
 
+  Attributes:
+    image_size: output side (a multiple of 4, >= 8).
+    channels: output channels.
+    features: channels of the last hidden layer (doubled per earlier layer).
+    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+      :func:`advjax.models.fast_conv.conv_transpose`); the same values and
+      parameters whichever is chosen.
+
   References:
     Radford et al., 2015. https://arxiv.org/abs/1511.06434
   """
   image_size: int = 28
   channels: int = 1
   features: int = 64
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, z, *, train: bool = False):
@@ -97,13 +110,12 @@ class DCGANGenerator(nn.Module):
     width = self.features * 2**(n - 1)
     x = nn.Dense(side * side * width, kernel_init=DCGAN_INIT)(z)
     x = nn.relu(bn()(x)).reshape(z.shape[0], side, side, width)
+    up = lambda f: fast_conv.ConvTranspose(  # noqa: E731
+        f, (4, 4), strides=(2, 2), padding="SAME", kernel_init=DCGAN_INIT,
+        conv_impl=self.conv_impl)
     for i in reversed(range(n - 1)):
-      x = nn.ConvTranspose(self.features * 2**i, (4, 4), strides=(2, 2),
-                           padding="SAME", kernel_init=DCGAN_INIT)(x)
-      x = nn.relu(bn()(x))
-    x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding="SAME",
-                         kernel_init=DCGAN_INIT)(x)
-    return jnp.tanh(x)
+      x = nn.relu(bn()(up(self.features * 2**i)(x)))
+    return jnp.tanh(up(self.channels)(x))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -113,6 +125,14 @@ class DCGANDiscriminator(nn.Module):
   the critic is per-example (as gradient penalties require); with
   ``spectral_norm=True`` every layer is spectrally normalized (SN-GAN).
 
+  Attributes:
+    image_size: input side (a multiple of 4, >= 8).
+    features: channels of the first layer (doubled per later layer).
+    spectral_norm: spectrally normalize every layer.
+    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+      :func:`advjax.models.fast_conv.conv_general_dilated`); the same values
+      and parameters whichever is chosen.
+
   References:
     Radford et al., 2015. https://arxiv.org/abs/1511.06434
     Miyato et al., 2018. https://arxiv.org/abs/1802.05957
@@ -120,18 +140,21 @@ class DCGANDiscriminator(nn.Module):
   image_size: int = 28
   features: int = 64
   spectral_norm: bool = False
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
     n = _num_halvings(self.image_size)
+    conv = fast_conv.conv_general_dilated(self.conv_impl)
     for i in range(n):
       f = self.features * 2**i
       if self.spectral_norm:
         x = SpectralConv(f, (4, 4), strides=2, padding="SAME",
-                         kernel_init=DCGAN_INIT)(x, update_stats=train)
+                         kernel_init=DCGAN_INIT, conv_general_dilated=conv)(
+                             x, update_stats=train)
       else:
         x = nn.Conv(f, (4, 4), strides=2, padding="SAME",
-                    kernel_init=DCGAN_INIT)(x)
+                    kernel_init=DCGAN_INIT, conv_general_dilated=conv)(x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
     return _dense(1, spectral_norm=self.spectral_norm, train=train,

@@ -177,7 +177,9 @@ class SpectralConv(nn.Module):
   The kernel ``(kh, kw, in, out)`` is normalized as the matrix
   ``(kh·kw·in, out)`` (Miyato et al.), which bounds the convolution's
   Lipschitz constant by ``sqrt(kh·kw)`` in the worst case and by 1 for
-  stride-≥-kernel convolutions.
+  stride-≥-kernel convolutions. ``conv_general_dilated`` is passed to
+  ``nn.Conv`` (e.g. :func:`advjax.models.fast_conv.conv_general_dilated`'s
+  choice); the parameters do not depend on it.
   """
   features: int
   kernel_size: Sequence[int] = (3, 3)
@@ -187,10 +189,12 @@ class SpectralConv(nn.Module):
   kernel_init: Any = nn.initializers.lecun_normal()
   n_iters: int = 1
   warmup_iters: int = 50
+  conv_general_dilated: Any = jax.lax.conv_general_dilated
 
   @nn.compact
   def __call__(self, x, *, update_stats: bool = False):
     layer = nn.Conv(self.features, tuple(self.kernel_size), strides=self.strides,
                     padding=self.padding, use_bias=self.use_bias,
-                    kernel_init=self.kernel_init, name="conv")
+                    kernel_init=self.kernel_init,
+                    conv_general_dilated=self.conv_general_dilated, name="conv")
     return _normalized(self, layer, x, update_stats)
