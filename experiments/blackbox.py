@@ -45,7 +45,8 @@ from experiments import plots
 @dataclasses.dataclass(frozen=True)
 class Config:
   dataset: str = "mnist_subset"
-  target: classifier.TrainConfig = classifier.TrainConfig(model="small_cnn",
+  # The robustness experiment's model (Madry et al.'s MNIST CNN).
+  target: classifier.TrainConfig = classifier.TrainConfig(model="madry_cnn",
                                                           epochs=10,
                                                           learning_rate=2e-3)
   surrogate: classifier.TrainConfig = classifier.TrainConfig(model="mlp", epochs=10,

@@ -33,7 +33,7 @@ class MadryCNN(nn.Module):
 
   Attributes:
     num_classes: number of logits.
-    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+    conv_impl: ``"auto"``, ``"patch_grad"``, ``"patches"`` or ``"lax"`` (see
       :func:`advjax.models.fast_conv.conv_general_dilated`); the same values
       and parameters whichever is chosen.
   """
@@ -66,7 +66,7 @@ class SmallCNN(nn.Module):
     num_classes: number of logits.
     widths: channels of each stride-2 convolution, in order.
     hidden: width of the hidden dense layer.
-    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+    conv_impl: ``"auto"``, ``"patch_grad"``, ``"patches"`` or ``"lax"`` (see
       :func:`advjax.models.fast_conv.conv_general_dilated`); the same values
       and parameters whichever is chosen.
   """

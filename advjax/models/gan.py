@@ -89,7 +89,7 @@ class DCGANGenerator(nn.Module):
     image_size: output side (a multiple of 4, >= 8).
     channels: output channels.
     features: channels of the last hidden layer (doubled per earlier layer).
-    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+    conv_impl: ``"auto"``, ``"patch_grad"``, ``"patches"`` or ``"lax"`` (see
       :func:`advjax.models.fast_conv.conv_transpose`); the same values and
       parameters whichever is chosen.
 
@@ -129,7 +129,7 @@ class DCGANDiscriminator(nn.Module):
     image_size: input side (a multiple of 4, >= 8).
     features: channels of the first layer (doubled per later layer).
     spectral_norm: spectrally normalize every layer.
-    conv_impl: ``"auto"``, ``"patches"`` or ``"lax"`` (see
+    conv_impl: ``"auto"``, ``"patch_grad"``, ``"patches"`` or ``"lax"`` (see
       :func:`advjax.models.fast_conv.conv_general_dilated`); the same values
       and parameters whichever is chosen.
 
