@@ -44,13 +44,15 @@ from experiments import common
 class Config:
   batch_size: int = 32          # per domain; a step sees 2 × batch_size images
   steps: int = 3000             # per model (source-only, DANN, train-on-target)
-  optimizer: str = "sgd"        # "sgd" (momentum 0.9, the paper's) or "adam"
-  learning_rate: float = 0.01   # μ₀ of the paper's annealing μ_p
+  # Adam with the paper's annealing closed 45% of the gap (SGD with momentum
+  # 0.9 and μ₀ = 0.01, the paper's optimizer: 17.5%); see README.
+  optimizer: str = "adam"       # or "sgd" (momentum 0.9)
+  learning_rate: float = 0.001  # μ₀ of the paper's annealing μ_p
   lam: float = 1.0              # final λ of the paper's λ_p
   gamma: float = 10.0
   max_shift: int = 2            # random translation (pixels), every model
   dropout_rate: float = 0.0     # channel dropout in G_f (0: the paper's net)
-  ema_decay: float = 0.0        # evaluate an EMA of the weights (0: off)
+  ema_decay: float = 0.999      # evaluate an EMA of the weights (0: off)
   photo_fraction: float = 0.5   # target patches from photos (rest: textures)
   n_train: int = 2000           # training images per domain
   n_eval: int = 500             # test images per domain (accuracy, A-distance)
@@ -61,8 +63,8 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(batch_size=16, steps=20, n_train=64, n_eval=64,
-                    a_distance_steps=50, checkpoint_every=10),
+    "smoke": Config(batch_size=16, steps=20, ema_decay=0.9, n_train=64,
+                    n_eval=64, a_distance_steps=50, checkpoint_every=10),
     "default": Config(),
     "full": Config(batch_size=64, steps=15000, embedding="tsne",
                    checkpoint_every=1000),
