@@ -18,10 +18,6 @@ import jax.numpy as jnp
 
 from advjax import _checks
 
-_LAPLACIAN = jnp.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]],
-                       jnp.float32)
-
-
 def laplacian_variance(images: jax.Array) -> jax.Array:
   """Per-image variance of the 4-neighbour Laplacian, per channel then averaged.
 
