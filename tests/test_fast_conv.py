@@ -15,6 +15,7 @@ pytestmark = pytest.mark.strict_dtypes
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
+@pytest.mark.parametrize("channels", [3, 8])  # 8: patch_grad's convolution tangent
 @pytest.mark.parametrize("conv", [models.patch_conv, models.patch_grad_conv])
 @pytest.mark.parametrize("kernel,strides,padding", [
     ((4, 4), (2, 2), ((1, 1), (1, 1))),
@@ -22,9 +23,10 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
     ((3, 2), (2, 1), "VALID"),
     ((1, 1), (1, 1), ((0, 1), (2, 0))),
 ])
-def test_fast_convs_match_lax_values_and_gradients(conv, kernel, strides, padding):
-  x = jax.random.normal(jax.random.key(0), (2, 9, 8, 3))
-  w = jax.random.normal(jax.random.key(1), kernel + (3, 4))
+def test_fast_convs_match_lax_values_and_gradients(conv, kernel, strides, padding,
+                                                  channels):
+  x = jax.random.normal(jax.random.key(0), (2, 9, 8, channels))
+  w = jax.random.normal(jax.random.key(1), kernel + (channels, 4))
   def value_and_grads(conv):
     def fn(a, b, cot):
       out = conv(a, b, strides, padding, dimension_numbers=_NHWC)
@@ -49,12 +51,13 @@ def test_patch_conv_gradients_match_finite_differences():
               (x, w), order=1, modes=("rev",), atol=5e-2, rtol=5e-2)
 
 
-def test_patch_grad_conv_forward_mode_and_second_order_match_lax():
-  x = jax.random.normal(jax.random.key(0), (2, 7, 7, 2))
-  w = jax.random.normal(jax.random.key(1), (4, 4, 2, 3))
+@pytest.mark.parametrize("channels,strides", [(2, (2, 2)), (1, (1, 1)), (8, (1, 1))])
+def test_patch_grad_conv_forward_mode_and_second_order_match_lax(channels, strides):
+  x = jax.random.normal(jax.random.key(0), (2, 7, 7, channels))
+  w = jax.random.normal(jax.random.key(1), (4, 4, channels, 3))
   dx = jax.random.normal(jax.random.key(2), x.shape)
   def results(conv):
-    f = lambda a, b: conv(a, b, (2, 2), "SAME", dimension_numbers=_NHWC)  # noqa: E731
+    f = lambda a, b: conv(a, b, strides, "SAME", dimension_numbers=_NHWC)  # noqa: E731
     tangent = jax.jvp(lambda a: f(a, w), (x,), (dx,))[1]
     input_grad = lambda a: jax.grad(lambda z: jnp.sum(jnp.sin(f(z, w))))(a)  # noqa: E731
     # The gradient of a gradient norm (gradient penalties, GradAlign).
@@ -74,6 +77,26 @@ def test_patch_grad_conv_attack_gradient_builds_no_kernel_im2col():
   jaxpr = str(jax.make_jaxpr(grad)(x))
   assert "conv_general_dilated" in jaxpr  # the forward pass
   assert jaxpr.count("dot_general") == 1  # one matmul: the input gradient's
+
+
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
+def test_patch_grad_conv_input_gradient_is_a_plain_convolution(strides):
+  """With enough channels the input gradient is an ordinary HWIO convolution
+  (XLA's fast path), not lax's transpose: a swapped ``oi`` kernel and, for
+  strides, input dilation."""
+  x = jnp.ones((1, 8, 8, 8))
+  w = jnp.ones((3, 3, 8, 4))
+  def convolutions(conv):
+    grad = jax.grad(lambda a: jnp.sum(jnp.sin(conv(a, w, strides, "SAME",
+                                                    dimension_numbers=_NHWC))))
+    hlo = jax.jit(grad).lower(x).as_text()
+    return [line for line in hlo.splitlines() if "stablehlo.convolution" in line]
+  reference = convolutions(lax.conv_general_dilated)
+  assert any("x[0, 1, o, i]" in line for line in reference)  # what the test guards
+  ours = convolutions(models.patch_grad_conv)
+  assert len(ours) == 2  # forward and input gradient
+  for line in ours:
+    assert "x[0, 1, i, o]" in line and "lhs_dilate = [1, 1]" in line, line
 
 
 @pytest.mark.parametrize("conv", [models.patch_conv, models.patch_grad_conv])

@@ -19,9 +19,11 @@ parameters (names, shapes, semantics).
 The im2col forward pass is slower than XLA's own forward convolution, which
 stays fast inside loops (5× on the Madry CNN's 5×5 convolutions): forward-only
 work — gradient-free attacks, evaluation — pays for the fast gradient.
-:func:`patch_grad_conv` takes both: XLA's forward convolution and
-:func:`patch_conv`'s derivatives (a ``custom_jvp``, so forward mode, reverse
-mode and higher orders all work). :func:`conv_general_dilated` picks it on CPU
+:func:`patch_grad_conv` takes both: XLA's forward convolution, and
+derivatives written so that their transposes are fast — the input gradient
+as an ordinary forward convolution with a pre-swapped kernel, the kernel
+gradient as :func:`patch_conv`'s matmuls (a ``custom_jvp``, so forward mode,
+reverse mode and higher orders all work). :func:`conv_general_dilated` picks it on CPU
 and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions) elsewhere.
 
 Transposed convolutions (input-dilated: the same slow CPU form, worst for the
@@ -105,6 +107,25 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
         feature_group_count=feature_group_count,
         batch_group_count=batch_group_count, precision=precision,
         preferred_element_type=preferred_element_type)
+  blocks, w, (ho, wo) = _space_to_depth(lhs, rhs, window_strides, padding)
+  kh_b, kw_b, _, cout = w.shape
+  # Stride-1 im2col in two stages (kw_b + kh_b slices, not kw_b·kh_b):
+  # columns (j, c), then rows (i, j, c) — the order of w's reshape.
+  cols = jnp.concatenate([blocks[:, :, j:j + wo] for j in range(kw_b)], axis=-1)
+  patches = jnp.concatenate([cols[:, i:i + ho] for i in range(kh_b)], axis=-1)
+  return lax.dot_general(patches, w.reshape(-1, cout), (((3,), (0,)), ((), ())),
+                         precision=precision,
+                         preferred_element_type=preferred_element_type)
+
+
+def _space_to_depth(lhs, rhs, window_strides, padding):
+  """A stride-s NHWC/HWIO convolution as a stride-1, unpadded one.
+
+  Returns ``(blocks, kernel, (ho, wo))``: the padded input's s×s blocks
+  ``[B, ho - 1 + kh_b, wo - 1 + kw_b, s²·C]``, the kernel zero-padded to a
+  multiple of s and regrouped the same way ``[kh_b, kw_b, s²·C, O]``, and the
+  output size; a "VALID" stride-1 convolution of the two is the original one.
+  """
   kh, kw, cin, cout = rhs.shape
   sh, sw = (int(s) for s in window_strides)
   if isinstance(padding, str):
@@ -112,9 +133,6 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   (top, bottom), (left, right) = ((int(a), int(b)) for a, b in padding)
   ho = (lhs.shape[1] + top + bottom - kh) // sh + 1
   wo = (lhs.shape[2] + left + right - kw) // sw + 1
-  # Space-to-depth: a stride-s convolution is a stride-1 convolution of the
-  # s×s blocks of the input (s²·C channels) with the kernel zero-padded to a
-  # multiple of s and regrouped the same way.
   kh_b, kw_b = -(-kh // sh), -(-kw // sw)  # kernel extent in blocks
   hn, wn = (ho - 1 + kh_b) * sh, (wo - 1 + kw_b) * sw  # input rows/cols used
   xp = lax.pad(lhs, jnp.zeros((), lhs.dtype),
@@ -126,26 +144,55 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
                                                       sh * sw * cin)
   w = jnp.pad(rhs, ((0, kh_b * sh - kh), (0, kw_b * sw - kw), (0, 0), (0, 0)))
   w = w.reshape(kh_b, sh, kw_b, sw, cin, cout).transpose(0, 2, 1, 3, 4, 5)
-  # Stride-1 im2col in two stages (kw_b + kh_b slices, not kw_b·kh_b):
-  # columns (j, c), then rows (i, j, c) — the order of w's reshape.
-  cols = jnp.concatenate([blocks[:, :, j:j + wo] for j in range(kw_b)], axis=-1)
-  patches = jnp.concatenate([cols[:, i:i + ho] for i in range(kh_b)], axis=-1)
-  return lax.dot_general(patches, w.reshape(-1, cout), (((3,), (0,)), ((), ())),
-                         precision=precision,
-                         preferred_element_type=preferred_element_type)
+  return blocks, w.reshape(kh_b, kw_b, sh * sw * cin, cout), (ho, wo)
+
+
+# Below this many input channels (after space-to-depth) the input tangent is
+# im2col: XLA's convolution is slow to produce a few output channels.
+_MIN_CONV_TANGENT_CHANNELS = 8
+
+
+def _input_tangent(da, rhs, window_strides, padding, *, precision):
+  """``conv(da, rhs)`` written so that its *transpose* is a fast convolution.
+
+  JAX transposes a convolution in its input into one whose kernel has the
+  feature dimensions swapped (``01oi``), a form XLA's CPU backend runs slowly
+  (and, for strides, an input-dilated one, slower still). Handing the kernel
+  over already swapped — materialized as ``[kh, kw, O, C]`` with the
+  ``HWOI`` layout — makes the transposed convolution an ordinary ``HWIO``
+  one on that array, which takes XLA's fast forward path. Strided
+  convolutions go through space-to-depth first (its transpose is a
+  depth-to-space). Few channels: :func:`patch_conv` (matmul transpose).
+  """
+  dn_swapped = ("NHWC", "HWOI", "NHWC")
+  if all(int(s) == 1 for s in window_strides):
+    if rhs.shape[2] < _MIN_CONV_TANGENT_CHANNELS:
+      return patch_conv(da, rhs, window_strides, padding,
+                        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
+    return lax.conv_general_dilated(da, rhs.swapaxes(2, 3), window_strides, padding,
+                                    dimension_numbers=dn_swapped, precision=precision)
+  blocks, w, _ = _space_to_depth(da, rhs, window_strides, padding)
+  if w.shape[2] < _MIN_CONV_TANGENT_CHANNELS:
+    return patch_conv(da, rhs, window_strides, padding,
+                      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
+  return lax.conv_general_dilated(blocks, w.swapaxes(2, 3), (1, 1), "VALID",
+                                  dimension_numbers=dn_swapped, precision=precision)
 
 
 def patch_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
                     rhs_dilation=None, dimension_numbers=None,
                     feature_group_count=1, batch_group_count=1, precision=None,
                     preferred_element_type=None):
-  """XLA's convolution forward, :func:`patch_conv`'s derivatives.
+  """XLA's convolution forward, derivatives that stay on XLA's fast paths.
 
   Same signature, layouts and fallback as :func:`patch_conv`. The convolution
-  is bilinear, so its JVP is ``patch_conv(dlhs, rhs) + patch_conv(lhs, drhs)``;
-  reverse mode transposes that into pads, adds and matmuls. A tangent that is
-  known to be zero (the kernel's, in an attack) is skipped, so its im2col is
-  never built.
+  is bilinear, so its JVP is ``conv(dlhs, rhs) + conv(lhs, drhs)``; each term
+  is written so that reverse mode transposes it into fast operations: the
+  input's as a convolution with a pre-swapped kernel (see
+  :func:`_input_tangent`; its transpose, the input gradient, is an ordinary
+  forward convolution), the kernel's as :func:`patch_conv` (its transpose is
+  pads, adds and matmuls). A tangent that is known to be zero (the kernel's,
+  in an attack) is skipped, so its im2col is never built.
 
   Returns:
     ``lax.conv_general_dilated(lhs, rhs, ...)``.
@@ -162,14 +209,16 @@ def patch_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   def forward(a, b):
     return lax.conv_general_dilated(a, b, window_strides, padding, **kwargs)
 
-  def tangent(a, b):  # patch_conv, so that its transpose is made of matmuls
-    return patch_conv(a, b, window_strides, padding, **kwargs)
-
   def conv_jvp(primals, tangents):
     (a, b), (da, db) = primals, tangents
     out = conv(a, b)
-    terms = [tangent(t, b) if i == 0 else tangent(a, t)
-             for i, t in enumerate((da, db)) if not isinstance(t, SymbolicZero)]
+    terms = []
+    if not isinstance(da, SymbolicZero):
+      terms.append(_input_tangent(da, b, window_strides, padding, precision=precision)
+                   if preferred_element_type is None else
+                   patch_conv(da, b, window_strides, padding, **kwargs))
+    if not isinstance(db, SymbolicZero):  # its transpose: matmuls of patches
+      terms.append(patch_conv(a, db, window_strides, padding, **kwargs))
     return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
 
   conv = jax.custom_jvp(forward)
