@@ -163,6 +163,9 @@ def _main(run, mesh):
     features, predicted = classify(jnp.asarray(samples, jnp.float32))
     results[f"{name}/fid"] = float(fid(features, test_features))
     results[f"{name}/class_coverage"] = float(coverage(predicted.astype(jnp.int32)))
+    # Which classes miss the 5–15% band: the share of each predicted class.
+    shares = np.bincount(np.asarray(predicted), minlength=10) / len(predicted)
+    results.update({f"{name}/class_share_{c}": float(v) for c, v in enumerate(shares)})
     rows.append({"loss": name, "FID": results[f"{name}/fid"],
                  "class coverage": results[f"{name}/class_coverage"]})
     grids[name] = samples[:64]

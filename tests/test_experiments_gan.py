@@ -39,5 +39,9 @@ def test_dcgan_mnist_smoke(tmp_path):
   for loss in dcgan_mnist.PRESETS["smoke"].losses:
     assert math.isfinite(res[f"{loss}/fid"]) and res[f"{loss}/fid"] >= 0
     assert 0.0 <= res[f"{loss}/class_coverage"] <= 1.0
+    shares = [res[f"{loss}/class_share_{c}"] for c in range(10)]
+    assert min(shares) >= 0 and abs(sum(shares) - 1) < 1e-6
+    in_band = sum(0.05 <= s <= 0.15 for s in shares) / 10
+    assert abs(in_band - res[f"{loss}/class_coverage"]) < 1e-6
   assert 0 <= res["real/fid"] < min(res[f"{l}/fid"] for l in
                                     dcgan_mnist.PRESETS["smoke"].losses)
