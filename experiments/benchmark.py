@@ -9,7 +9,8 @@ Sections (a list of ``(name, fn)``; each ``fn() -> {key: number}``):
 * ``pool``: gradient of 2×2 max-pooling, ``nn.max_pool`` (reduce_window,
   select-and-scatter gradient) vs :func:`advjax.models.max_pool_2x2`.
 * ``conv``: gradient of the reference CNNs with ``conv_impl="lax"`` vs
-  ``"patches"`` (im2col, the CPU default) inside a compiled loop.
+  ``"patches"`` (im2col) vs ``"patch_grad"`` (XLA's forward, fast-path
+  derivatives: the CPU default) inside a compiled loop.
 * ``attacks <model>``: FGSM, PGD-40 L∞, PGD-40 L2 and C&W-L2 (100 Adam
   steps, one constant) at batch 256, advjax vs torchattacks and Foolbox
   (:mod:`experiments.bench_attacks`); PGD also as a Python-driven step loop,
@@ -131,14 +132,15 @@ def bench_pool(cfg: Config, key) -> dict[str, float]:
 
 
 def bench_conv(cfg: Config, key) -> dict[str, float]:
-  """PGD-``variant_steps`` (compiled loop) with ``conv_impl`` lax vs patches."""
+  """PGD-``variant_steps`` (compiled loop) with each ``conv_impl`` but auto."""
   out = {}
   for name in ("small_cnn", "madry_cnn"):
     if name not in cfg.models:
       continue
     _, variables, x, y = bench_attacks.setup_model(name, cfg.batch, key)
     fns = {}
-    for impl in ("lax", "patches"):
+    impls = ("lax", "patches", "patch_grad")
+    for impl in impls:
       module = bench_attacks.MODELS[name](conv_impl=impl)
       attack = bench_attacks.advjax_attacks(
           module, pgd_steps=cfg.variant_steps, cw_steps=1)[f"pgd{cfg.variant_steps}"]
@@ -147,15 +149,18 @@ def bench_conv(cfg: Config, key) -> dict[str, float]:
       fns[impl] = lambda c=compiled: c(variables, x, y)
     # Sign steps amplify rounding: a gradient coordinate within rounding of 0
     # may flip sign between formulations, moving one pixel by 2·step.
-    differ = np.abs(np.asarray(fns["lax"]()) - np.asarray(fns["patches"]())) > 1e-5
-    out[f"conv_{name}_pgd_fraction_of_pixels_differing"] = float(differ.mean())
-    if differ.mean() > 1e-2:
-      raise AssertionError(f"conv_impl lax and patches disagree on {name}: "
-                           f"{differ.mean():.2%} of the pixels differ")
+    reference = np.asarray(fns["lax"]())
+    for impl in impls[1:]:
+      differ = np.abs(np.asarray(fns[impl]()) - reference) > 1e-5
+      out[f"conv_{name}_pgd_fraction_of_pixels_differing_{impl}"] = float(differ.mean())
+      if differ.mean() > 1e-2:
+        raise AssertionError(f"conv_impl lax and {impl} disagree on {name}: "
+                             f"{differ.mean():.2%} of the pixels differ")
     s = bench_timing.interleaved(fns, repeats=cfg.repeats)
     for impl in fns:
       out[f"conv_{name}_pgd_seconds_{impl}"] = s[impl]["median"]
-    out[f"conv_{name}_patches_speedup"] = s["lax"]["median"] / s["patches"]["median"]
+    for impl in impls[1:]:
+      out[f"conv_{name}_{impl}_speedup"] = s["lax"]["median"] / s[impl]["median"]
   return out
 
 

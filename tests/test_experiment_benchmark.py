@@ -37,7 +37,8 @@ def test_benchmark_smoke_results_are_positive_and_finite(smoke):
   assert results["compile_seconds_pgd2_mlp"] > 0
   assert results["matmul_peak_gflops_per_second"] > 0
   for key in ("pgd_at_epoch_ratio_vs_torch", "dcgan_step_ratio_vs_torch",
-              "conv_small_cnn_patches_speedup", "pool_grad_speedup",
+              "conv_small_cnn_patches_speedup", "conv_small_cnn_patch_grad_speedup",
+              "pool_grad_speedup",
               "variant_mlp_seconds_step_loop_donated"):
     assert results[key] > 0
   assert results["pgd_at_epoch_images"] == 32
@@ -87,11 +88,12 @@ def test_conv_impls_give_the_same_adversarial_examples():
   for cls in (models.SmallCNN, models.MadryCNN):
     variables = cls().init(jax.random.key(1), x[:1])
     outs = []
-    for impl in ("lax", "patches"):  # "auto" is "patches" on CPU (test_fast_conv)
+    for impl in ("lax", "patches", "patch_grad"):  # "auto": patch_grad on CPU
       module = cls(conv_impl=impl)
       loss_fn = attacks.untargeted(lambda z, m=module: m.apply(variables, z),
                                    jnp.arange(6) % 10)
       outs.append(attacks.pgd(loss_fn, x, key=jax.random.key(2), eps=0.3,
                               step_size=0.05, n_steps=3))
     assert np.abs(np.asarray(outs[0]) - np.asarray(x)).max() > 0.1
-    np.testing.assert_allclose(outs[1], outs[0], atol=1e-6)
+    for out in outs[1:]:
+      np.testing.assert_allclose(out, outs[0], atol=1e-6)
