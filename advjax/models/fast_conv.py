@@ -147,8 +147,8 @@ def _space_to_depth(lhs, rhs, window_strides, padding):
   return blocks, w.reshape(kh_b, kw_b, sh * sw * cin, cout), (ho, wo)
 
 
-# Below this many input channels (after space-to-depth) the input tangent is
-# im2col: XLA's convolution is slow to produce a few output channels.
+# Below this many input channels the input tangent is im2col: XLA's
+# convolution is slow to produce a few output channels.
 _MIN_CONV_TANGENT_CHANNELS = 8
 
 
@@ -161,22 +161,20 @@ def _input_tangent(da, rhs, window_strides, padding, *, precision):
   over already swapped — materialized as ``[kh, kw, O, C]`` with the
   ``HWOI`` layout — makes the transposed convolution an ordinary ``HWIO``
   one on that array, which takes XLA's fast forward path. Strided
-  convolutions go through space-to-depth first (its transpose is a
-  depth-to-space). Few channels: :func:`patch_conv` (matmul transpose).
+  convolutions and few input channels keep :func:`patch_conv` (its transpose
+  is matmuls and pads): written through space-to-depth as a stride-1 ``HWOI``
+  convolution, a strided one's first-order gradient was 25% faster (small
+  CNN) but its second-order one (gradient penalties, GradAlign) 3× slower,
+  since the transposed convolution is differentiated by lax's own, slow,
+  rules.
   """
-  dn_swapped = ("NHWC", "HWOI", "NHWC")
-  if all(int(s) == 1 for s in window_strides):
-    if rhs.shape[2] < _MIN_CONV_TANGENT_CHANNELS:
-      return patch_conv(da, rhs, window_strides, padding,
-                        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
-    return lax.conv_general_dilated(da, rhs.swapaxes(2, 3), window_strides, padding,
-                                    dimension_numbers=dn_swapped, precision=precision)
-  blocks, w, _ = _space_to_depth(da, rhs, window_strides, padding)
-  if w.shape[2] < _MIN_CONV_TANGENT_CHANNELS:
+  if (any(int(s) != 1 for s in window_strides)
+      or rhs.shape[2] < _MIN_CONV_TANGENT_CHANNELS):
     return patch_conv(da, rhs, window_strides, padding,
                       dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
-  return lax.conv_general_dilated(blocks, w.swapaxes(2, 3), (1, 1), "VALID",
-                                  dimension_numbers=dn_swapped, precision=precision)
+  return lax.conv_general_dilated(da, rhs.swapaxes(2, 3), window_strides, padding,
+                                  dimension_numbers=("NHWC", "HWOI", "NHWC"),
+                                  precision=precision)
 
 
 def patch_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
