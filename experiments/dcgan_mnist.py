@@ -157,27 +157,29 @@ def _main(run, mesh):
   classify, accuracy = _train_classifier(run, cfg, train_split, test_split, mesh)
   n = min(cfg.num_samples, len(test_split), len(train_split))
   test_features, _ = classify(jnp.asarray(test_split.image[:n]))
-  train_features, _ = classify(jnp.asarray(train_split.image[:n]))
+  train_features, train_predicted = classify(jnp.asarray(train_split.image[:n]))
   fid = jax.jit(metrics.frechet_distance_from_features)
   coverage = jax.jit(lambda y: metrics.class_coverage(y, num_classes=10))
-  results = {"classifier/test_accuracy": accuracy,
-             "real/fid": float(fid(train_features, test_features))}
-  rows = [{"loss": "real held-out digits", "FID": results["real/fid"],
-           "class coverage": 1.0}]
+  results = {"classifier/test_accuracy": accuracy}
+
+  def score(name, features, predicted):
+    results[f"{name}/fid"] = float(fid(features, test_features))
+    results[f"{name}/class_coverage"] = float(coverage(predicted.astype(jnp.int32)))
+    # Which classes miss the 5–15% band: the share of each predicted class.
+    shares = np.bincount(np.asarray(predicted), minlength=10) / len(predicted)
+    results.update({f"{name}/class_share_{c}": float(v) for c, v in enumerate(shares)})
+    return {"loss": name, "FID": results[f"{name}/fid"],
+            "class coverage": results[f"{name}/class_coverage"]}
+
+  # The floor: real training digits, judged like the samples.
+  rows = [score("real", train_features, train_predicted)]
   grids = {}
   for name in cfg.losses:
     # Keyed by the recipe, not its place in `losses`: a loss run alone
     # (`--set losses=hinge_sn`) gives the numbers of the full run.
     samples = _train_gan(run, name, cfg, train_split, mesh, jax.random.fold_in(
         jax.random.key(cfg.seed), list(RECIPES).index(name)))
-    features, predicted = classify(jnp.asarray(samples, jnp.float32))
-    results[f"{name}/fid"] = float(fid(features, test_features))
-    results[f"{name}/class_coverage"] = float(coverage(predicted.astype(jnp.int32)))
-    # Which classes miss the 5–15% band: the share of each predicted class.
-    shares = np.bincount(np.asarray(predicted), minlength=10) / len(predicted)
-    results.update({f"{name}/class_share_{c}": float(v) for c, v in enumerate(shares)})
-    rows.append({"loss": name, "FID": results[f"{name}/fid"],
-                 "class coverage": results[f"{name}/class_coverage"]})
+    rows.append(score(name, *classify(jnp.asarray(samples, jnp.float32))))
     grids[name] = samples[:64]
     run.write_results(results)
   _plot(run, grids)
