@@ -134,12 +134,12 @@ def bench_pool(cfg: Config, key) -> dict[str, float]:
 def bench_conv(cfg: Config, key) -> dict[str, float]:
   """PGD-``variant_steps`` (compiled loop) with each ``conv_impl`` but auto."""
   out = {}
+  impls = ("lax", "patches", "patch_grad")
   for name in ("small_cnn", "madry_cnn"):
     if name not in cfg.models:
       continue
     _, variables, x, y = bench_attacks.setup_model(name, cfg.batch, key)
     fns = {}
-    impls = ("lax", "patches", "patch_grad")
     for impl in impls:
       module = bench_attacks.MODELS[name](conv_impl=impl)
       attack = bench_attacks.advjax_attacks(

@@ -152,7 +152,7 @@ def _space_to_depth(lhs, rhs, window_strides, padding):
 _MIN_CONV_TANGENT_CHANNELS = 8
 
 
-def _input_tangent(da, rhs, window_strides, padding, *, precision):
+def _input_tangent(da, rhs, window_strides, padding, **kwargs):
   """``conv(da, rhs)`` written so that its *transpose* is a fast convolution.
 
   JAX transposes a convolution in its input into one whose kernel has the
@@ -166,15 +166,15 @@ def _input_tangent(da, rhs, window_strides, padding, *, precision):
   convolution, a strided one's first-order gradient was 25% faster (small
   CNN) but its second-order one (gradient penalties, GradAlign) 3× slower,
   since the transposed convolution is differentiated by lax's own, slow,
-  rules.
+  rules. ``kwargs`` are :func:`patch_conv`'s (NHWC/HWIO, no dilation).
   """
   if (any(int(s) != 1 for s in window_strides)
-      or rhs.shape[2] < _MIN_CONV_TANGENT_CHANNELS):
-    return patch_conv(da, rhs, window_strides, padding,
-                      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
+      or rhs.shape[2] < _MIN_CONV_TANGENT_CHANNELS
+      or kwargs.get("preferred_element_type") is not None):
+    return patch_conv(da, rhs, window_strides, padding, **kwargs)
   return lax.conv_general_dilated(da, rhs.swapaxes(2, 3), window_strides, padding,
                                   dimension_numbers=("NHWC", "HWOI", "NHWC"),
-                                  precision=precision)
+                                  precision=kwargs.get("precision"))
 
 
 def patch_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -212,9 +212,7 @@ def patch_grad_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
     out = conv(a, b)
     terms = []
     if not isinstance(da, SymbolicZero):
-      terms.append(_input_tangent(da, b, window_strides, padding, precision=precision)
-                   if preferred_element_type is None else
-                   patch_conv(da, b, window_strides, padding, **kwargs))
+      terms.append(_input_tangent(da, b, window_strides, padding, **kwargs))
     if not isinstance(db, SymbolicZero):  # its transpose: matmuls of patches
       terms.append(patch_conv(a, db, window_strides, padding, **kwargs))
     return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
