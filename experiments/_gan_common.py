@@ -154,19 +154,33 @@ def draw_labelled(key, batch_size: int, images, labels):
 
 
 def train_judge_classifier(run: common.Run, images, labels, *, seed: int,
-                           steps: int, chunk_steps: int, batch_size: int, mesh):
+                           steps: int, chunk_steps: int, batch_size: int, mesh,
+                           learning_rate: float = 3e-3, augment=None):
   """Trains the ``SmallCNN`` that judges generated images (FID features, class
   coverage, accuracy of outputs), resumably, as stage ``classifier``.
+
+  Adam with a 10% linear warm-up to ``learning_rate`` and cosine decay;
+  ``augment`` (an :mod:`advjax.attacks.transforms` transform, or None)
+  randomizes each training batch.
 
   Returns ``(module, params)``.
   """
   module = models.SmallCNN()
-  tx = optax.adam(1e-3)
+  tx = optax.adam(optax.warmup_cosine_decay_schedule(
+      0.0, learning_rate, max(steps // 10, 1), steps))
   state = train.replicate(
       init_train_state(module, tx, seed, (1,) + tuple(images.shape[1:])), mesh)
   chunk_steps = min(chunk_steps, steps)
+
+  def draw(key, size, images, labels):
+    k_draw, k_augment = jax.random.split(key)
+    batch = draw_labelled(k_draw, size, images, labels)
+    if augment is not None:
+      batch["image"] = augment(k_augment, batch["image"])
+    return batch
+
   chunk = jax.jit(scan_chunk(
-      train.make_classifier_step(train.linen_apply(module), tx), draw_labelled,
+      train.make_classifier_step(train.linen_apply(module), tx), draw,
       chunk_steps=chunk_steps, batch_size=batch_size, nan_check=run.nan_check))
   images, labels = jnp.asarray(images), jnp.asarray(labels)
   key = jax.random.key(seed + 1)

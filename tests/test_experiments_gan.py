@@ -45,3 +45,34 @@ def test_dcgan_mnist_smoke(tmp_path):
     assert abs(in_band - res[f"{loss}/class_coverage"]) < 1e-6
   assert 0 <= res["real/fid"] < min(res[f"{l}/fid"] for l in
                                     dcgan_mnist.PRESETS["smoke"].losses)
+
+
+def _judge_accuracy(tmp_path, augment):
+  """Test accuracy of the judge trained on scikit-learn's 8×8 digits."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from advjax import data
+  from advjax import train
+  from experiments import common
+  from experiments._gan_common import train_judge_classifier
+
+  train_split, test_split = data.digits()
+  run = common.Run(name="judge", preset="test", config=None, workdir=tmp_path,
+                   quiet=True)
+  mesh = train.data_mesh()
+  with jax.set_mesh(mesh):
+    module, params = train_judge_classifier(
+        run, train_split.image, train_split.label, seed=0, steps=150,
+        chunk_steps=50, batch_size=64, mesh=mesh, augment=augment)
+  logits = module.apply({"params": params}, jnp.asarray(test_split.image))
+  return float(np.mean(np.argmax(logits, -1) == test_split.label))
+
+
+def test_judge_classifier_trains_on_augmented_batches(tmp_path):
+  # The judge learns the digits; blanking every training batch through
+  # `augment` leaves it at chance, so the transform reaches the batches.
+  assert _judge_accuracy(tmp_path / "plain", None) > 0.85
+  blank = lambda key, x: x * 0.0  # noqa: E731
+  assert _judge_accuracy(tmp_path / "blank", blank) < 0.2
