@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from advjax import attacks
 from advjax import data
 from advjax import metrics
 from advjax import models
@@ -63,11 +64,15 @@ class Config:
   d_downsamples: int = 1  # PatchGAN receptive field 16×16
   l1_weight: float = 100.0
   learning_rate: float = 2e-4
-  steps: int = 600
-  chunk_steps: int = 200
+  # 600 steps left both outputs as blurry as the input (README).
+  steps: int = 3000
+  chunk_steps: int = 500
   batch_size: int = 16
   ema_decay: float = 0.99
-  classifier_steps: int = 400
+  # The judge: 4,000 steps on randomly rotated, shifted and scaled digits
+  # (0.876 on real coloured test digits; 400 steps unaugmented: 0.827).
+  classifier_steps: int = 4000
+  classifier_augment: bool = True
   n_show: int = 10
   seed: int = 0
 
@@ -116,7 +121,8 @@ def _train_classifier(run, cfg, train_split, test_split, mesh):
   module, params = train_judge_classifier(
       run, train_split.target, train_split.label, seed=cfg.seed,
       steps=cfg.classifier_steps, chunk_steps=cfg.chunk_steps, batch_size=64,
-      mesh=mesh)
+      mesh=mesh, augment=attacks.transforms.random_affine(max_degrees=10.0, max_shift=2.0)
+      if cfg.classifier_augment else None)
   predict = jax.jit(lambda x: jnp.argmax(module.apply({"params": params}, x), -1))
   accuracy = float(np.mean(np.asarray(predict(jnp.asarray(test_split.target)))
                            == test_split.label))
