@@ -10,6 +10,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
+from advjax import attacks
 from advjax import models
 from advjax import train
 from advjax.train import gan as gan_train
@@ -153,15 +154,19 @@ def draw_labelled(key, batch_size: int, images, labels):
   return {"image": images[idx], "label": labels[idx]}
 
 
+# The judge's training augmentation (``augment=True``): per digit a rotation
+# within ±10°, a shift within ±2 px and a scale in 0.9–1.1.
+JUDGE_AUGMENTATION = attacks.transforms.random_affine(max_degrees=10.0, max_shift=2.0)
+
+
 def train_judge_classifier(run: common.Run, images, labels, *, seed: int,
                            steps: int, chunk_steps: int, batch_size: int, mesh,
-                           learning_rate: float = 3e-3, augment=None):
+                           learning_rate: float = 3e-3, augment: bool = False):
   """Trains the ``SmallCNN`` that judges generated images (FID features, class
   coverage, accuracy of outputs), resumably, as stage ``classifier``.
 
   Adam with a 10% linear warm-up to ``learning_rate`` and cosine decay;
-  ``augment`` (an :mod:`advjax.attacks.transforms` transform, or None)
-  randomizes each training batch.
+  ``augment`` passes each training batch through :data:`JUDGE_AUGMENTATION`.
 
   Returns ``(module, params)``.
   """
@@ -175,8 +180,8 @@ def train_judge_classifier(run: common.Run, images, labels, *, seed: int,
   def draw(key, size, images, labels):
     k_draw, k_augment = jax.random.split(key)
     batch = draw_labelled(k_draw, size, images, labels)
-    if augment is not None:
-      batch["image"] = augment(k_augment, batch["image"])
+    if augment:
+      batch["image"] = JUDGE_AUGMENTATION(k_augment, batch["image"])
     return batch
 
   chunk = jax.jit(scan_chunk(

@@ -30,7 +30,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from advjax import attacks
 from advjax import data
 from advjax import metrics
 from advjax import models
@@ -121,8 +120,7 @@ def _train_classifier(run, cfg, train_split, test_split, mesh):
   module, params = train_judge_classifier(
       run, train_split.target, train_split.label, seed=cfg.seed,
       steps=cfg.classifier_steps, chunk_steps=cfg.chunk_steps, batch_size=64,
-      mesh=mesh, augment=attacks.transforms.random_affine(max_degrees=10.0, max_shift=2.0)
-      if cfg.classifier_augment else None)
+      mesh=mesh, augment=cfg.classifier_augment)
   predict = jax.jit(lambda x: jnp.argmax(module.apply({"params": params}, x), -1))
   accuracy = float(np.mean(np.asarray(predict(jnp.asarray(test_split.target)))
                            == test_split.label))
