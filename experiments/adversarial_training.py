@@ -59,6 +59,7 @@ class Config:
   early_stop_methods: tuple = ("fgsm_rs",)
   probe_size: int = 512
   probe_steps: int = 10
+  probe_every: int = 1          # epochs between probes (the last is always probed)
   early_stop_drop: float = 0.2
   standard_epochs: int = 8      # standard and each distillation stage
   # Free-AT makes epochs·(train_steps + 2)/free_replays passes of
@@ -176,11 +177,14 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None,
               "seconds": np.zeros((2,), np.float64)}
   probe = None
   if method in cfg.early_stop_methods:
+    if cfg.probe_every < 1:
+      raise ValueError(f"`probe_every` must be >= 1; got {cfg.probe_every}.")
     if ev is None:
       raise ValueError(f"`ev` is needed to early-stop {method!r} on a PGD probe")
     probe = _make_probe(ev, cfg, train_split)
     template["probe"] = np.full((epochs,), np.nan, np.float32)
-    template["best"] = {"params": state.params, **state.model_state}
+    # A host copy: the step donates the state it is given.
+    template["best"] = jax.device_get({"params": state.params, **state.model_state})
   ckpt = run.checkpointer(method)
   saved, epoch = ckpt.restore(template)
   state = train.replicate(saved["state"], mesh)
@@ -201,7 +205,7 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None,
       n += 1
     history[epoch] = sums / max(n, 1)
     saved = {**saved, "state": state, "history": history}
-    if probe:
+    if probe and ((epoch + 1) % cfg.probe_every == 0 or epoch + 1 == epochs):
       variables = {"params": state.params, **state.model_state}
       saved["probe"] = np.array(saved["probe"])
       saved["probe"][epoch] = probe(variables, jax.random.fold_in(key, 2**31 - 1))

@@ -52,6 +52,7 @@ class Config:
   gamma: float = 10.0
   max_shift: int = 2            # random translation (pixels), every model
   dropout_rate: float = 0.0     # channel dropout in G_f (0: the paper's net)
+  domain_hidden: tuple = (100,)  # domain head widths (the paper's MNIST head)
   ema_decay: float = 0.999      # evaluate an EMA of the weights (0: off)
   photo_fraction: float = 0.5   # target patches from photos (rest: textures)
   n_train: int = 2000           # training images per domain
@@ -110,7 +111,8 @@ class _Trainer:
 
   def __init__(self, config: Config):
     self.config = config
-    self.modules = mnist_dann(dropout_rate=config.dropout_rate)
+    self.modules = mnist_dann(dropout_rate=config.dropout_rate,
+                              domain_hidden=config.domain_hidden)
     networks = linen_dann(*self.modules)
     learning_rate = dann_learning_rate_schedule(total_steps=config.steps,
                                                 init_value=config.learning_rate)

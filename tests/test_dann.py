@@ -10,6 +10,7 @@ import pytest
 
 from advjax.losses import cross_entropy
 from advjax.models import MLP
+from advjax.models import mnist_dann
 from advjax.models import shallow_dann
 from advjax.train import TrainState
 from advjax.train import dann_lambda_schedule
@@ -147,6 +148,14 @@ def test_predict_returns_logits_and_features():
   state = TrainState.create(params, optax.sgd(0.1), model_state)
   logits, features = make_dann_predict(NETWORKS)(state, jnp.ones((5, 4)))
   assert logits.shape == (5, 3) and features.shape == (5, 6)
+
+
+def test_mnist_dann_domain_head_widths():
+  for hidden in ((100,), (32, 16)):
+    params, _ = init_dann(*mnist_dann(domain_hidden=hidden), jax.random.key(0),
+                          jnp.zeros((2, 28, 28, 3)))
+    kernels = [v["kernel"].shape for v in params["domain_head"].values()]
+    assert kernels == list(zip((768,) + hidden, hidden + (1,))), kernels
 
 
 def test_bad_inputs_are_named():

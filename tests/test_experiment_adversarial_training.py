@@ -1,6 +1,9 @@
 """The adversarial-training experiment end to end, in its smoke preset."""
 import json
 
+import numpy as np
+import pytest
+
 from advjax import models
 from advjax import train
 from experiments import adversarial_training
@@ -43,3 +46,26 @@ def test_adversarial_training_smoke(tmp_path):
   # ... and a run of no methods just merges what the workdir holds.
   again = adversarial_training.main(args + ["--set", "methods="])
   assert again == results
+
+
+def test_fgsm_rs_probe_every_skips_epochs_but_probes_the_last(tmp_path):
+  args = ["--preset", "smoke", "--workdir", str(tmp_path), "--quiet",
+          "--set", "fgsm_epochs=3", "--set", "probe_every=2",
+          "--set", "n_train=200"]
+  run, _ = common.setup("adversarial_training", adversarial_training.PRESETS, args)
+  train_split, _ = classifier.load_dataset(run.config.dataset,
+                                           n_train=run.config.n_train)
+  module = models.SmallCNN(widths=run.config.widths, hidden=run.config.hidden)
+  mesh = train.data_mesh()
+  ev = adversarial_training.Evaluator(module, run.config, mesh)
+  _, history, _ = adversarial_training.train_method(
+      run, "fgsm_rs", train_split, mesh, module, ev=ev)
+  probes = np.asarray(history["probe_accuracy"])
+  assert probes.shape == (3,)
+  assert np.isnan(probes[0]) and np.all((probes[1:] >= 0) & (probes[1:] <= 1))
+  bad = ["--preset", "smoke", "--workdir", str(tmp_path / "bad"), "--quiet",
+         "--set", "probe_every=0"]
+  run, _ = common.setup("adversarial_training", adversarial_training.PRESETS, bad)
+  with pytest.raises(ValueError, match="probe_every"):
+    adversarial_training.train_method(run, "fgsm_rs", train_split, mesh, module,
+                                      ev=ev)

@@ -79,12 +79,15 @@ def shallow_dann(*, width: int = 15, num_classes: int = 2,
                      MLP(features=(), num_classes=num_classes), domain_head)
 
 
-def mnist_dann(*, num_classes: int = 10, dropout_rate: float = 0.0) -> DannModules:
+def mnist_dann(*, num_classes: int = 10, dropout_rate: float = 0.0,
+               domain_hidden: tuple[int, ...] = (100,)) -> DannModules:
   """The paper's MNIST → MNIST-M architecture.
 
   :class:`MnistFeatures` (with ``dropout_rate``); label head fc100 → fc100 →
-  fc``num_classes``; domain head fc100 → fc1 (ReLU between layers).
+  fc``num_classes``; domain head fc``domain_hidden`` → fc1 (ReLU between
+  layers; the paper's MNIST head is fc100, its SVHN and GTSRB heads fc1024 →
+  fc1024).
   """
   return DannModules(MnistFeatures(dropout_rate=dropout_rate),
                      MLP(features=(100, 100), num_classes=num_classes),
-                     MLP(features=(100,), num_classes=1))
+                     MLP(features=tuple(domain_hidden), num_classes=1))
