@@ -3,7 +3,8 @@
     python -m experiments.adversarial_training                  # all methods
     python -m experiments.adversarial_training --set methods=pgd_at
 
-Methods: standard, fgsm_rs (Wong et al. 2020), pgd_at (Madry et al. 2018),
+Methods: standard, fgsm_rs (FGSM from a random start: N-FGSM, de Jorge et al.
+2022, by default; Wong et al. 2020 by --set), pgd_at (Madry et al. 2018),
 free_at (Shafahi et al. 2019), trades (Zhang et al. 2019), distillation
 (Papernot et al. 2016). Each is trained (one checkpointed stage per method;
 an interrupted run resumes) and evaluated on the held-out split: clean
@@ -96,7 +97,10 @@ class Config:
 
 PRESETS = {
     "smoke": Config(n_train=1000, widths=(8, 16), hidden=32, epochs=2,
-                    fgsm_epochs=2, standard_epochs=3, batch_size=40, train_steps=2,
+                    # 2 epochs of N-FGSM's 2.5ε-wide noise leave a near-constant
+                    # classifier (no attack moves it); Wong et al.'s start here.
+                    fgsm_epochs=2, fgsm_noise=1.0, fgsm_step=1.25, fgsm_project=True,
+                    standard_epochs=3, batch_size=40, train_steps=2,
                     free_replays=2, probe_size=40, probe_steps=3, n_eval=80, eval_batch=40, pgd_steps=5,
                     pgd_restarts=2, apgd_steps=10, apgd_targets=2,
                     curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=40,
@@ -352,6 +356,7 @@ def evaluate_method(run, ev, method, variables, test):
     _, a = ev.cascade(variables, x[:nc], y[:nc],
                       {"pgd": ev.attack("pgd", eps=cfg.eps, loss=loss)}, key)
     out[f"pgd_{loss}_accuracy"] = a["pgd"]
+  out["diagnostic_clean_accuracy"] = a["clean"]  # of the first n_curve images
   out["ce_margin_gap"] = out["pgd_ce_accuracy"] - out["pgd_margin_accuracy"]
   if cfg.square_queries:  # black-box far below white-box would mean masking
     _, a = ev.cascade(variables, x[:nc], y[:nc],
