@@ -356,7 +356,6 @@ def evaluate_method(run, ev, method, variables, test):
     _, a = ev.cascade(variables, x[:nc], y[:nc],
                       {"pgd": ev.attack("pgd", eps=cfg.eps, loss=loss)}, key)
     out[f"pgd_{loss}_accuracy"] = a["pgd"]
-  out["diagnostic_clean_accuracy"] = a["clean"]  # of the first n_curve images
   out["ce_margin_gap"] = out["pgd_ce_accuracy"] - out["pgd_margin_accuracy"]
   if cfg.square_queries:  # black-box far below white-box would mean masking
     _, a = ev.cascade(variables, x[:nc], y[:nc],
@@ -368,6 +367,7 @@ def evaluate_method(run, ev, method, variables, test):
         "pgd", eps=eps, loss="margin", n_steps=cfg.curve_steps)}, key)
     curve.append(a["pgd"])
     out[f"curve_accuracy_eps{eps}"] = a["pgd"]
+  out["diagnostic_clean_accuracy"] = curve[0]  # the diagnostics' n_curve images
   out["max_eps_accuracy"] = curve[-1]
   return out, curve
 
