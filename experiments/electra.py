@@ -192,8 +192,47 @@ def _pretrain(run, name, cfg, step, state, tokens, finetune):
   return state, curve, acc_log
 
 
-def _rtd_evaluation(cfg, modules, params, test, special):
-  """RTD ROC-AUC and generator MLM accuracy on the test corpus (no dropout)."""
+def chain_bigrams(split, vocab_size, n_chains):
+  """``[chains, V, V]``: which word pairs each chain's sentences contain."""
+  seen = np.zeros((n_chains, vocab_size, vocab_size), bool)
+  left, right = split.tokens[:, :-1], split.tokens[:, 1:]
+  chain = np.broadcast_to(split.label[:, None], left.shape)
+  real = right != 0  # pad is 0 and only ever follows words or pad
+  seen[chain[real], left[real], right[real]] = True
+  return seen
+
+
+def plausibility(corrupted, labels, seen, pad_id):
+  """Where each token of ``corrupted`` ``[B, T]`` could have come from.
+
+  A token is plausible under a chain if the pairs it forms with both its
+  neighbours (as the discriminator sees them; padding counts as any
+  neighbour) occur in that chain's pretraining sentences. Returns ``[B, T]``
+  ints: 0 plausible under the sentence's own chain, 1 under another chain
+  only, 2 under none.
+  """
+  n_chains = seen.shape[0]
+  prev = np.concatenate([corrupted[:, :1], corrupted[:, :-1]], axis=1)
+  nxt = np.concatenate([corrupted[:, 1:], np.full_like(corrupted[:, :1], pad_id)], 1)
+  ok = np.ones((n_chains,) + corrupted.shape, bool)
+  ok[:, :, 1:] &= seen[:, prev[:, 1:], corrupted[:, 1:]]
+  has_next = nxt != pad_id
+  ok &= ~has_next | seen[:, corrupted, nxt]
+  own = np.take_along_axis(ok, labels[None, :, None].repeat(corrupted.shape[1], 2),
+                           axis=0)[0]
+  return np.where(own, 0, np.where(ok.any(axis=0), 1, 2))
+
+
+PLAUSIBILITY = ("own_chain", "other_chain_only", "no_chain")
+
+
+def _rtd_evaluation(cfg, modules, params, test, special, seen):
+  """RTD ROC-AUC and generator MLM accuracy on the test corpus (no dropout).
+
+  Also splits the replaced tokens by :func:`plausibility`, with the share
+  of each kind and its ROC-AUC against all original tokens: how much of
+  the detection needs the sentence's chain.
+  """
   from sklearn.metrics import roc_auc_score  # pylint: disable=import-outside-toplevel
   model = train.linen_electra(modules["electra"])
 
@@ -203,7 +242,7 @@ def _rtd_evaluation(cfg, modules, params, test, special):
                                 rtd_weight=cfg.rtd_weight, **special)
     return aux
 
-  logits, labels, masked, real, hits = [], [], [], [], []
+  logits, labels, masked, real, hits, kinds = [], [], [], [], [], []
   key = jax.random.key(cfg.seed + 7)
   for start in range(0, len(test) - cfg.eval_batch + 1, cfg.eval_batch):
     tokens = jnp.asarray(test.tokens[start:start + cfg.eval_batch])
@@ -213,14 +252,25 @@ def _rtd_evaluation(cfg, modules, params, test, special):
     labels.append(aux["replaced"])
     masked.append(aux["is_masked"])
     hits.append((aux["mlm_accuracy"], aux["is_masked"].sum()))
+    kinds.append(plausibility(aux["corrupted"], test.label[start:start + cfg.eval_batch],
+                              seen, special["pad_id"]))
   real, logits = np.concatenate(real), np.concatenate(logits)
   labels, masked = np.concatenate(labels), np.concatenate(masked)
+  kinds = np.concatenate(kinds)
   auc = roc_auc_score(labels[real], logits[real])
   auc_masked = roc_auc_score(labels[masked], logits[masked])
   mlm_acc = sum(a * n for a, n in hits) / max(1, sum(n for _, n in hits))
-  return {"rtd_auc": auc, "rtd_auc_masked_positions": auc_masked,
-          "generator_mlm_accuracy": mlm_acc,
-          "replaced_fraction_of_masked": labels[masked].mean()}
+  out = {"rtd_auc": auc, "rtd_auc_masked_positions": auc_masked,
+         "generator_mlm_accuracy": mlm_acc,
+         "replaced_fraction_of_masked": labels[masked].mean()}
+  original = real & ~labels
+  for kind, name in enumerate(PLAUSIBILITY):
+    chosen = labels & (kinds == kind)
+    out[f"replaced/{name}_share"] = chosen.sum() / max(1, labels.sum())
+    both = original | chosen
+    out[f"replaced/{name}_auc"] = (roc_auc_score(labels[both], logits[both])
+                                   if chosen.any() else float("nan"))
+  return out
 
 
 def _mlm_accuracy(cfg, modules, params, test, special):
@@ -286,8 +336,9 @@ def _main(run, mesh):
     results[f"{name}/downstream_accuracy_step0"] = float(curves[name][0])
     run.write_results(results)
 
+  seen = chain_bigrams(corpus, len(vocab), cfg.n_chains)
   results.update(_rtd_evaluation(cfg, modules, states["electra"].params, test,
-                                 special))
+                                 special, seen))
   results["mlm/mlm_accuracy"] = _mlm_accuracy(cfg, modules, states["mlm"].params,
                                               test, special)
   checkpoints = np.arange(len(curves["electra"])) * cfg.chunk_steps
