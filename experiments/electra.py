@@ -192,12 +192,12 @@ def _pretrain(run, name, cfg, step, state, tokens, finetune):
   return state, curve, acc_log
 
 
-def chain_bigrams(split, vocab_size, n_chains):
+def chain_bigrams(split, vocab_size, n_chains, pad_id):
   """``[chains, V, V]``: which word pairs each chain's sentences contain."""
   seen = np.zeros((n_chains, vocab_size, vocab_size), bool)
   left, right = split.tokens[:, :-1], split.tokens[:, 1:]
   chain = np.broadcast_to(split.label[:, None], left.shape)
-  real = right != 0  # pad is 0 and only ever follows words or pad
+  real = right != pad_id  # padding only ever follows words or padding
   seen[chain[real], left[real], right[real]] = True
   return seen
 
@@ -211,15 +211,11 @@ def plausibility(corrupted, labels, seen, pad_id):
   ints: 0 plausible under the sentence's own chain, 1 under another chain
   only, 2 under none.
   """
-  n_chains = seen.shape[0]
-  prev = np.concatenate([corrupted[:, :1], corrupted[:, :-1]], axis=1)
-  nxt = np.concatenate([corrupted[:, 1:], np.full_like(corrupted[:, :1], pad_id)], 1)
-  ok = np.ones((n_chains,) + corrupted.shape, bool)
-  ok[:, :, 1:] &= seen[:, prev[:, 1:], corrupted[:, 1:]]
-  has_next = nxt != pad_id
-  ok &= ~has_next | seen[:, corrupted, nxt]
-  own = np.take_along_axis(ok, labels[None, :, None].repeat(corrupted.shape[1], 2),
-                           axis=0)[0]
+  pair_ok = seen[:, corrupted[:, :-1], corrupted[:, 1:]]  # [chains, B, T - 1]
+  ok = np.ones((seen.shape[0],) + corrupted.shape, bool)
+  ok[:, :, 1:] &= pair_ok
+  ok[:, :, :-1] &= pair_ok | (corrupted[:, 1:] == pad_id)
+  own = ok[labels, np.arange(corrupted.shape[0])]
   return np.where(own, 0, np.where(ok.any(axis=0), 1, 2))
 
 
@@ -336,7 +332,7 @@ def _main(run, mesh):
     results[f"{name}/downstream_accuracy_step0"] = float(curves[name][0])
     run.write_results(results)
 
-  seen = chain_bigrams(corpus, len(vocab), cfg.n_chains)
+  seen = chain_bigrams(corpus, len(vocab), cfg.n_chains, vocab.pad_id)
   results.update(_rtd_evaluation(cfg, modules, states["electra"].params, test,
                                  special, seen))
   results["mlm/mlm_accuracy"] = _mlm_accuracy(cfg, modules, states["mlm"].params,

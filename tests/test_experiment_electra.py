@@ -12,7 +12,7 @@ def test_plausibility_sorts_tokens_by_the_chains_that_allow_them():
   # Chain 0 writes 3 4 5, chain 1 writes 3 6 5 (0 is padding).
   corpus = data.TextSplit(np.array([[3, 4, 5, 0], [3, 6, 5, 0]], np.int32),
                           np.array([0, 1], np.int32))
-  seen = electra.chain_bigrams(corpus, 8, 2)
+  seen = electra.chain_bigrams(corpus, 8, 2, pad_id=0)
   assert seen.sum() == 4 and seen[0, 3, 4] and seen[1, 6, 5] and not seen[0, 3, 6]
   corrupted = np.array([[3, 4, 5, 0],    # own chain throughout
                         [3, 6, 5, 0],    # 6 between 3 and 5: chain 1's only
