@@ -193,14 +193,8 @@ def mnist_m_style(*, photo_fraction: float = 0.5, n_train: int = 2000,
   References:
     Ganin et al., 2016, section 5.2.2. https://arxiv.org/abs/1505.07818
   """
-  if not 0.0 <= photo_fraction <= 1.0:
-    raise ValueError(
-        f"`photo_fraction` must lie in [0, 1]; got {photo_fraction!r}.")
-  _checks.count(n_train, name="n_train", minimum=1)
-  _checks.count(n_test, name="n_test", minimum=1)
-  if n_train > 2000 or n_test > 500:
-    raise ValueError("`n_train` must be <= 2000 and `n_test` <= 500 (half of the "
-                     f"MNIST subset's splits); got {n_train} and {n_test}.")
+  _check_sizes(photo_fraction, n_train, n_test, max_train=2000, max_test=500,
+               source="half of the MNIST subset's splits")
   train, test = mnist_subset(n_test=1000, seed=seed)
   rng = np.random.default_rng(seed)
 
@@ -220,6 +214,17 @@ def mnist_m_style(*, photo_fraction: float = 0.5, n_train: int = 2000,
   (source_test, target_test) = halves(test, n_test)
   return DomainShift(grey_to_rgb(source_train), grey_to_rgb(source_test),
                      colourize(target_train), colourize(target_test))
+
+
+def _check_sizes(photo_fraction, n_train, n_test, *, max_train, max_test, source):
+  if not 0.0 <= photo_fraction <= 1.0:
+    raise ValueError(
+        f"`photo_fraction` must lie in [0, 1]; got {photo_fraction!r}.")
+  _checks.count(n_train, name="n_train", minimum=1)
+  _checks.count(n_test, name="n_test", minimum=1)
+  if n_train > max_train or n_test > max_test:
+    raise ValueError(f"`n_train` must be <= {max_train} and `n_test` <= {max_test} "
+                     f"({source}); got {n_train} and {n_test}.")
 
 
 def _mixed_patches(rng, n: int, photo_fraction: float) -> np.ndarray:
@@ -256,14 +261,8 @@ def mnist_m_pairs(*, photo_fraction: float = 0.5, n_train: int = 4000,
     Ganin et al., 2016, section 5.2.2. https://arxiv.org/abs/1505.07818
     Isola et al., 2017 (pix2pix). https://arxiv.org/abs/1611.07004
   """
-  if not 0.0 <= photo_fraction <= 1.0:
-    raise ValueError(
-        f"`photo_fraction` must lie in [0, 1]; got {photo_fraction!r}.")
-  _checks.count(n_train, name="n_train", minimum=1)
-  _checks.count(n_test, name="n_test", minimum=1)
-  if n_train > 4000 or n_test > 1000:
-    raise ValueError("`n_train` must be <= 4000 and `n_test` <= 1000 (the MNIST "
-                     f"subset's splits); got {n_train} and {n_test}.")
+  _check_sizes(photo_fraction, n_train, n_test, max_train=4000, max_test=1000,
+               source="the MNIST subset's splits")
   train, test = mnist_subset(n_test=1000, seed=seed)
   rng = np.random.default_rng(seed)
 
