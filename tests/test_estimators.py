@@ -99,6 +99,21 @@ def test_chunking_does_not_change_the_estimate():
   assert calls == [40] * 7 + [16]  # each call within max_batch, 2·37·B in all
 
 
+def test_default_chunk_depends_on_the_backend():
+  x, blackbox, _, calls = _smooth()
+  assert jax.default_backend() == "cpu"  # the tests run on (fake) CPU devices
+  assert attacks.estimators.default_max_batch() == attacks.estimators.CPU_MAX_BATCH
+  n = 300  # 2·300·B queries: more than one CPU chunk
+  chunk = attacks.estimators.CPU_MAX_BATCH // (2 * B)
+  default = attacks.estimate_gradient(blackbox, x, key=jax.random.key(4),
+                                      method="spsa", n_samples=n, sigma=1e-2)
+  assert calls == [2 * B * chunk] * (n // chunk) + [2 * B * (n % chunk)]
+  whole = attacks.estimate_gradient(blackbox, x, key=jax.random.key(4),
+                                    method="spsa", n_samples=n, sigma=1e-2,
+                                    max_batch=2 * B * n)
+  np.testing.assert_allclose(default, whole, rtol=1e-5, atol=1e-6)
+
+
 def test_bad_arguments():
   x, blackbox, _, _ = _smooth()
   with pytest.raises(ValueError, match="method"):

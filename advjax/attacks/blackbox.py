@@ -43,7 +43,7 @@ def blackbox_pgd(loss_fn: Callable[[jax.Array], jax.Array], x: jax.Array, *,
                  key: jax.Array, eps, step_size, n_steps: int, method: str = "nes",
                  n_samples: int, sigma=1e-3, norm=jnp.inf, bounds=(0.0, 1.0),
                  early_stop: bool = True,
-                 max_batch: int = estimators.DEFAULT_MAX_BATCH) -> BlackBoxResult:
+                 max_batch: int | None = None) -> BlackBoxResult:
   """PGD on a gradient estimated from loss values (NES-, SPSA-, ZOO-PGD).
 
   Starts at ``x``; each step estimates the gradient with
