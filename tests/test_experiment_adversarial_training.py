@@ -1,6 +1,7 @@
 """The adversarial-training experiment end to end, in its smoke preset."""
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -30,6 +31,9 @@ def test_adversarial_training_smoke(tmp_path):
     # Diagnostic: at ε = 0.5 any MNIST digit can be turned grey.
     assert saved[f"{m}/max_eps_accuracy"] <= 0.1, m
     assert saved[f"{m}/train_seconds"] > 0.0
+    for b in (0.35, 0.5, 0.6, 0.8):  # night and the brightness sweep
+      key = "night" if b == 0.35 else f"brightness_{b}"
+      assert 0.0 <= saved[f"{m}/{key}_accuracy"] <= 1.0, (m, key)
   assert saved["standard/clean_accuracy"] > 0.7  # 60 steps on 1,000 images learn
   assert saved["standard/robust_accuracy"] <= 0.05
   for key in ("l2_0.3", "l2_2.0", "linf_0.1", "linf_0.4", "night"):
@@ -72,3 +76,22 @@ def test_fgsm_rs_probe_every_skips_epochs_but_probes_the_last(tmp_path):
   with pytest.raises(ValueError, match="probe_every"):
     adversarial_training.train_method(run, "fgsm_rs", train_split, mesh, module,
                                       ev=ev)
+
+
+def test_brightness_accuracies_dim_the_test_images(tmp_path):
+  args = ["--preset", "smoke", "--workdir", str(tmp_path), "--quiet",
+          "--set", "brightness_sweep=1.0,0.0", "--set", "night_brightness=1.0"]
+  run, _ = common.setup("adversarial_training", adversarial_training.PRESETS, args)
+  cfg = run.config
+  _, test = classifier.load_dataset(cfg.dataset, n_train=cfg.n_train)
+  module = models.SmallCNN(widths=cfg.widths, hidden=cfg.hidden)
+  variables = module.init(jax.random.key(0), test.image[:1])
+  ev = adversarial_training.Evaluator(module, cfg, train.data_mesh())
+  out = adversarial_training.brightness_accuracies(ev, variables, test, cfg)
+  x, y = test.image[: cfg.n_eval], test.label[: cfg.n_eval]
+  clean = adversarial_training.metrics_clean(ev, variables, x, y)
+  assert out["night_accuracy"] == out["brightness_1.0_accuracy"] == clean
+  # A black image gets one prediction: the accuracy is that class's share.
+  black = int(np.argmax(module.apply(variables, np.zeros_like(x[:1]))))
+  assert out["brightness_0.0_accuracy"] == pytest.approx(np.mean(y == black))
+  assert np.array_equal(adversarial_training.dimmed(x, 2.0), np.minimum(2 * x, 1))
