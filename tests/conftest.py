@@ -30,3 +30,16 @@ def _dtype_promotion(request):
   mode = "strict" if request.node.get_closest_marker("strict_dtypes") else "standard"
   with jax.numpy_dtype_promotion(mode):
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_files_under_pytest(tmp_path_factory):
+  """Libraries' own ``tempfile`` directories go under pytest's base temp
+  (kept for the last 3 runs only): TFDS's ``DatasetInfo.initialize_from_bucket``
+  makes an empty ``tmp…tfds`` directory for every builder of an unprepared
+  dataset and never removes it, hundreds per run of the suite."""
+  import tempfile  # pylint: disable=import-outside-toplevel
+  previous = tempfile.tempdir
+  tempfile.tempdir = str(tmp_path_factory.mktemp("tempfile"))
+  yield
+  tempfile.tempdir = previous
