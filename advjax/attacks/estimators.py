@@ -180,8 +180,7 @@ def make_grad_estimator(loss_fn: Callable[[jax.Array], jax.Array], *,
   """
   _check_method(method)
   _checks.count(n_samples, name="n_samples", minimum=1)
-  if max_batch is not None:
-    _checks.count(max_batch, name="max_batch", minimum=1)
+  max_batch = _resolve_max_batch(max_batch)
   _checks.positive(sigma, name="sigma")
 
   def grad_fn(x, key):
