@@ -167,6 +167,8 @@ def bench_variants(name: str, *, batch: int, batches, n_steps: int, repeats: int
 
   * the compiled step driven from Python with the iterate's buffer donated
     (``donate_argnums``) or not, and blocking after every step or once;
+  * the same step compiled with XLA's default options instead of
+    :func:`advjax.models.cpu_compiler_options` (YNNPACK convolutions);
   * the compiled attack (``fori_loop``) at several batch sizes.
 
   Keys: ``variant_<m>_seconds_<variant>`` and
@@ -187,8 +189,11 @@ def bench_variants(name: str, *, batch: int, batches, n_steps: int, repeats: int
         xc.block_until_ready()
     return xc
 
+  xla_default, _ = bench_timing.compile_ahead(step, variables, xb, xb, yb,
+                                              compiler_options={})
   stats = bench_timing.interleaved({
       "step_loop": lambda: loop(plain, block_each=False),
+      "step_loop_xla_default_options": lambda: loop(xla_default, block_each=False),
       "step_loop_donated": lambda: loop(donated, block_each=False),
       "step_loop_block_each_step": lambda: loop(plain, block_each=True),
   }, repeats=repeats)

@@ -18,6 +18,8 @@ from typing import Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from advjax import models
+
 
 def load_average() -> float:
   """The 1-minute load average (``uptime``), or -1 where unavailable."""
@@ -40,10 +42,18 @@ def machine() -> str:
           f"{jax.default_backend()} device(s), jax {jax.__version__}")
 
 
-def compile_ahead(fn: Callable, *args, donate_argnums=()) -> tuple[Callable, float]:
-  """``(compiled, seconds)``: ``fn`` jitted, lowered and compiled for ``args``."""
+def compile_ahead(fn: Callable, *args, donate_argnums=(),
+                  compiler_options=None) -> tuple[Callable, float]:
+  """``(compiled, seconds)``: ``fn`` jitted, lowered and compiled for ``args``.
+
+  ``compiler_options=None`` means advjax's recommendation for the backend,
+  :func:`advjax.models.cpu_compiler_options`; ``{}``, XLA's defaults.
+  """
+  if compiler_options is None:
+    compiler_options = models.cpu_compiler_options()
   start = time.perf_counter()
-  compiled = jax.jit(fn, donate_argnums=donate_argnums).lower(*args).compile()
+  compiled = jax.jit(fn, donate_argnums=donate_argnums,
+                     compiler_options=compiler_options).lower(*args).compile()
   return compiled, time.perf_counter() - start
 
 

@@ -10,7 +10,11 @@ Sections (a list of ``(name, fn)``; each ``fn() -> {key: number}``):
   select-and-scatter gradient) vs :func:`advjax.models.max_pool_2x2`.
 * ``conv``: gradient of the reference CNNs with ``conv_impl="lax"`` vs
   ``"patches"`` (im2col) vs ``"patch_grad"`` (XLA's forward, fast-path
-  derivatives: the CPU default) inside a compiled loop.
+  derivatives) vs ``"auto"`` (the CPU default: im2col for layers with at
+  most 3 input channels, patch_grad otherwise) inside a compiled loop.
+  Everything is compiled with :func:`advjax.models.cpu_compiler_options`
+  (convolutions on XLA's Eigen path, not YNNPACK); ``variants`` also times
+  XLA's default options.
 * ``attacks <model>``: FGSM, PGD-40 L∞, PGD-40 L2 and C&W-L2 (100 Adam
   steps, one constant) at batch 256, advjax vs torchattacks and Foolbox
   (:mod:`experiments.bench_attacks`); PGD also as a Python-driven step loop,
@@ -132,9 +136,9 @@ def bench_pool(cfg: Config, key) -> dict[str, float]:
 
 
 def bench_conv(cfg: Config, key) -> dict[str, float]:
-  """PGD-``variant_steps`` (compiled loop) with each ``conv_impl`` but auto."""
+  """PGD-``variant_steps`` (compiled loop) with each ``conv_impl``."""
   out = {}
-  impls = ("lax", "patches", "patch_grad")
+  impls = ("lax", "patches", "patch_grad", "auto")
   for name in ("small_cnn", "madry_cnn"):
     if name not in cfg.models:
       continue
@@ -269,7 +273,8 @@ def markdown(results, cfg, machine: str) -> str:
   return "\n\n".join([
       f"Machine: {machine}; load average {r['load_average_start']} at the start, "
       f"{r['load_average_end']} at the end; PyTorch threads "
-      f"{r['torch_threads']}, XLA Eigen threads {r['xla_eigen_threads']}; batch "
+      f"{r['torch_threads']}, XLA Eigen threads {r['xla_eigen_threads']}; JAX "
+      f"compiler options {models.cpu_compiler_options() or 'XLA defaults'}; batch "
       f"{cfg.batch}, median of {cfg.repeats} interleaved repetitions.",
       common.format_table(rows, cols),
       common.format_table(train_rows, ["measure", "advjax", "PyTorch", "× PyTorch",

@@ -125,8 +125,38 @@ def test_conv_impl_choice_and_bad_names():
   assert fast_conv.conv_general_dilated("lax") is lax.conv_general_dilated
   assert fast_conv.conv_general_dilated("patches") is models.patch_conv
   assert fast_conv.conv_general_dilated("patch_grad") is models.patch_grad_conv
-  assert fast_conv.conv_general_dilated("auto") is models.patch_grad_conv  # CPU
+  assert fast_conv.conv_general_dilated("auto") is models.cpu_conv  # CPU
   with pytest.raises(ValueError, match="conv_impl"):
     fast_conv.conv_general_dilated("winograd")
   with pytest.raises(ValueError, match="conv_impl"):
     models.SmallCNN(conv_impl="cudnn").init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
+
+
+@pytest.mark.parametrize("in_features, im2col", [(1, True), (3, True), (4, False), (16, False)])
+def test_cpu_conv_takes_im2col_for_few_input_channels(in_features, im2col):
+  x = jax.random.normal(jax.random.key(0), (2, 12, 12, in_features))
+  w = jax.random.normal(jax.random.key(1), (4, 4, in_features, 8))
+  conv = lambda f: lambda a, b: f(a, b, (2, 2), "VALID",  # noqa: E731
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  jaxpr = str(jax.make_jaxpr(conv(models.cpu_conv))(x, w))
+  assert ("conv_general_dilated" not in jaxpr) == im2col  # patch_conv: a matmul
+  np.testing.assert_allclose(conv(models.cpu_conv)(x, w),
+                             conv(lax.conv_general_dilated)(x, w), rtol=1e-5, atol=1e-5)
+  grads = [jax.grad(lambda a, b, f=f: jnp.sum(conv(f)(a, b) ** 2), argnums=(0, 1))(x, w)
+           for f in (models.cpu_conv, lax.conv_general_dilated)]
+  for ours, ref in zip(*grads):
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_compiler_options_keep_convolutions_off_ynnpack():
+  options = models.cpu_compiler_options()
+  assert options == fast_conv.EIGEN_CONV_OPTIONS  # this jaxlib accepts them
+  options["extra"] = "x"  # a fresh dict each call
+  assert models.cpu_compiler_options() == fast_conv.EIGEN_CONV_OPTIONS
+  x = jax.random.normal(jax.random.key(0), (4, 14, 14, 16))
+  w = jax.random.normal(jax.random.key(1), (5, 5, 16, 32))
+  conv = lambda a, b: lax.conv_general_dilated(  # noqa: E731
+      a, b, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  compiled = jax.jit(conv, compiler_options=models.cpu_compiler_options()).lower(x, w).compile()
+  assert "ynn_fusion" not in compiled.as_text()
+  np.testing.assert_allclose(compiled(x, w), jax.jit(conv)(x, w), rtol=1e-5, atol=1e-4)

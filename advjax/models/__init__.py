@@ -13,6 +13,8 @@ from advjax.models.electra import encoder_params
 from advjax.models.electra import GENERATOR_PARAMS
 from advjax.models.electra import MaskedLM
 from advjax.models.electra import MLMHead
+from advjax.models.fast_conv import cpu_compiler_options
+from advjax.models.fast_conv import cpu_conv
 from advjax.models.fast_conv import patch_conv
 from advjax.models.fast_conv import patch_conv_transpose
 from advjax.models.fast_conv import patch_grad_conv
@@ -30,6 +32,8 @@ from advjax.models.transformer import TransformerClassifier
 from advjax.models.transformer import TransformerEncoder
 
 __all__ = [
+    "cpu_compiler_options",
+    "cpu_conv",
     "DannModules",
     "DCGANDiscriminator",
     "DCGANGenerator",
