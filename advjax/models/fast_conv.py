@@ -23,8 +23,12 @@ work — gradient-free attacks, evaluation — pays for the fast gradient.
 derivatives written so that their transposes are fast — the input gradient
 as an ordinary forward convolution with a pre-swapped kernel, the kernel
 gradient as :func:`patch_conv`'s matmuls (a ``custom_jvp``, so forward mode,
-reverse mode and higher orders all work). :func:`conv_general_dilated` picks it on CPU
-and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions) elsewhere.
+reverse mode and higher orders all work). On CPU :func:`conv_general_dilated`
+picks :func:`cpu_conv` — :func:`patch_conv` for inputs with at most three
+channels (where the im2col matmul is fastest both ways), :func:`patch_grad_conv`
+otherwise — and ``lax.conv_general_dilated`` (cuDNN / TPU convolutions)
+elsewhere. :func:`cpu_compiler_options` keeps XLA's convolutions on its Eigen
+path rather than YNNPACK, for ``jax.jit(..., compiler_options=...)``.
 
 Transposed convolutions (input-dilated: the same slow CPU form, worst for the
 kernel gradient) are :func:`patch_conv_transpose`, the linear transpose of
