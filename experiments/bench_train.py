@@ -2,7 +2,8 @@
 a DCGAN step, advjax vs the same loop in PyTorch.
 
 PGD-AT recipe (both frameworks): PGD-``at_steps`` L∞ with a random start,
-ε = 0.3, step 0.1 (MNIST, Madry et al. 2018), then one Adam (1e-3) step on the
+ε = 0.3, step 0.1 (MNIST, Madry et al. 2018), returning the last iterate (as
+Madry et al. and torchattacks do), then one Adam (1e-3) step on the
 mean cross-entropy of the adversarial batch; ``at_images`` images of the
 offline MNIST subset per epoch. The advjax epoch drives a ``step(state,
 batch, key) -> (state, metrics)`` callable — :func:`make_pgd_at_step` by
@@ -28,7 +29,7 @@ AT_EPS, AT_STEP, AT_LR = 0.3, 0.1, 1e-3
 
 
 def make_pgd_at_step(apply_fn, tx, *, eps: float, step_size: float, n_steps: int):
-  """``attacks.pgd`` (random start) composed with
+  """``attacks.pgd`` (random start, last iterate) composed with
   ``train.make_classifier_step`` in one step (jit it)."""
   base = train.make_classifier_step(apply_fn, tx)
 
@@ -38,7 +39,7 @@ def make_pgd_at_step(apply_fn, tx, *, eps: float, step_size: float, n_steps: int
                                    train=False)[0]
     x_adv = attacks.pgd(attacks.untargeted(logits_fn, batch["label"]),
                         batch["image"], key=k_attack, eps=eps,
-                        step_size=step_size, n_steps=n_steps)
+                        step_size=step_size, n_steps=n_steps, best_iterate=False)
     return base(state, {**batch, "image": jax.lax.stop_gradient(x_adv)}, k_step)
 
   return step

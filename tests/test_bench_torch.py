@@ -82,6 +82,10 @@ def test_pgd_iterates_agree_with_torchattacks(twins, norm):
   ours = attacks.pgd(loss_fn, x, key=jax.random.key(0), norm=norm, eps=eps,
                      step_size=alpha, n_steps=n, random_start=False)
   np.testing.assert_allclose(ours, best, atol=1e-5)
+  last = attacks.pgd(loss_fn, x, key=jax.random.key(0), norm=norm, eps=eps,
+                     step_size=alpha, n_steps=n, random_start=False,
+                     best_iterate=False)
+  np.testing.assert_allclose(last, iterates[-1], atol=1e-5)
   assert np.abs(iterates[-1] - np.asarray(x)).max() > 0.05  # the attack moved
 
 

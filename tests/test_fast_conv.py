@@ -99,6 +99,31 @@ def test_patch_grad_conv_input_gradient_is_a_plain_convolution():
   assert len(convolutions(models.patch_grad_conv, (2, 2))) == 1  # the forward only
 
 
+@pytest.mark.parametrize("in_features,strides", [(1, (2, 2)), (8, (2, 2)), (8, (1, 1))])
+def test_cpu_conv_kernel_gradient_is_a_plain_convolution(in_features, strides):
+  """lax's kernel gradient swaps batch and features and dilates the kernel by
+  the stride, a form XLA's CPU backend runs 7–90× slower inside loops (GAN
+  steps scan over critic updates); cpu_conv's is an ordinary b01f_01io one.
+  Reverse and forward mode in the kernel still match lax."""
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, in_features))
+  w = jax.random.normal(jax.random.key(1), (4, 4, in_features, 4))
+  conv = lambda f, b: f(x, b, strides, "SAME", dimension_numbers=_NHWC)  # noqa: E731
+  loss = lambda f: lambda b: jnp.sum(jnp.sin(conv(f, b)))  # noqa: E731
+  hlo = jax.jit(jax.grad(loss(models.cpu_conv))).lower(w).as_text()
+  convs = [line for line in hlo.splitlines() if "stablehlo.convolution" in line]
+  assert len(convs) == (1 if in_features == 1 else 2)  # (forward,) kernel gradient
+  for line in convs:
+    assert "[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]" in line, line
+    assert "rhs_dilate = [1, 1]" in line, line
+  np.testing.assert_allclose(jax.grad(loss(models.cpu_conv))(w),
+                             jax.grad(loss(lax.conv_general_dilated))(w),
+                             rtol=1e-4, atol=1e-4)
+  dw = jax.random.normal(jax.random.key(2), w.shape)
+  tangents = [jax.jvp(lambda b, f=f: conv(f, b), (w,), (dw,))[1]
+              for f in (models.cpu_conv, lax.conv_general_dilated)]
+  np.testing.assert_allclose(*tangents, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("conv", [models.patch_conv, models.patch_grad_conv])
 def test_fast_convs_fall_back_to_lax_for_other_layouts_and_dilations(conv):
   x = jax.random.normal(jax.random.key(0), (2, 3, 9, 9))  # NCHW

@@ -64,6 +64,30 @@ def test_one_step_without_random_start_is_fgsm():
   np.testing.assert_allclose(np.asarray(pgd)[better], np.asarray(fgsm)[better])
 
 
+@pytest.mark.parametrize("random_start", [True, False])
+def test_last_iterate_is_plain_projected_ascent(random_start):
+  x, loss_fn = _mlp_loss(b=64, seed=5)
+  eps, step, n = 0.1, 0.1, 6  # steps as long as the ball: iterates overshoot
+  kw = dict(key=jax.random.key(1), eps=eps, step_size=step, n_steps=n,
+            random_start=random_start, best_iterate=False)
+  ours = attacks.pgd(loss_fn, x, **kw)
+  # The same steps by hand: the start of restart 0 is the best-iterate run's.
+  start = attacks.pgd(loss_fn, x, key=kw["key"], eps=eps, step_size=step,
+                      n_steps=0, random_start=random_start)
+  z = start
+  for _ in range(n):
+    g = jax.grad(lambda v: jnp.sum(loss_fn(v)))(z)
+    z = jnp.clip(x + jnp.clip(z + step * jnp.sign(g) - x, -eps, eps), 0.0, 1.0)
+  np.testing.assert_allclose(ours, z, atol=1e-6)
+  best = attacks.pgd(loss_fn, x, **{**kw, "best_iterate": True})
+  assert np.all(loss_fn(best) >= loss_fn(ours) - 1e-6)
+  if random_start:  # here some iterates overshoot: the two rules differ
+    assert np.mean(loss_fn(best) > loss_fn(ours) + 1e-6) > 0
+  # Restarts keep, per example, the restart whose last iterate is best.
+  many = attacks.pgd(loss_fn, x, **{**kw, "n_restarts": 3})
+  assert np.all(loss_fn(many) >= loss_fn(ours) - 1e-6)
+
+
 def test_pgd_beats_fgsm_on_a_nonlinear_loss():
   x, loss_fn = _mlp_loss(seed=4)
   fgsm = loss_fn(attacks.fgsm(loss_fn, x, eps=0.1))

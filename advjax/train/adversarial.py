@@ -51,7 +51,7 @@ def _check_schedule(value, *, name):
 
 def pgd_perturbation(*, eps: Schedule, n_steps: int, step_size: Schedule = None,
                      norm=jnp.inf, bounds=(0.0, 1.0), random_start: bool = True,
-                     n_restarts: int = 1) -> Perturbation:
+                     n_restarts: int = 1, best_iterate: bool = True) -> Perturbation:
   """PGD inside the ``eps`` ball (:func:`advjax.attacks.pgd`) as a perturbation.
 
   Args:
@@ -59,7 +59,9 @@ def pgd_perturbation(*, eps: Schedule, n_steps: int, step_size: Schedule = None,
     n_steps: static number of PGD steps, >= 1.
     step_size: step length (number or schedule); default ``2.5·eps/n_steps``
       (Madry et al.), which follows a scheduled ``eps``.
-    norm, bounds, random_start, n_restarts: as in :func:`advjax.attacks.pgd`.
+    norm, bounds, random_start, n_restarts, best_iterate: as in
+      :func:`advjax.attacks.pgd` (``best_iterate=False``: Madry et al.'s last
+      iterate, one forward pass fewer per step of training).
   """
   _check_schedule(eps, name="eps")
   _check_schedule(step_size, name="step_size")
@@ -72,7 +74,7 @@ def pgd_perturbation(*, eps: Schedule, n_steps: int, step_size: Schedule = None,
     alpha = 2.5 * e / n_steps if step_size is None else scheduled(step_size, count)
     return pgd(loss_fn, x, key=key, eps=e, step_size=alpha, n_steps=n_steps,
                norm=norm, bounds=bounds, random_start=random_start,
-               n_restarts=n_restarts)
+               n_restarts=n_restarts, best_iterate=best_iterate)
 
   return perturb
 
