@@ -46,8 +46,10 @@ import jax
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from advjax import models
+from advjax import train
 from experiments import bench_attacks
 from experiments import bench_timing
 from experiments import bench_train
@@ -135,16 +137,21 @@ def bench_pool(cfg: Config, key) -> dict[str, float]:
           "pool_grad_speedup": s["reduce_window"]["median"] / s["reshape_max"]["median"]}
 
 
+CONV_IMPLS = ("lax", "patches", "patch_grad", "auto")
+TRAIN_SCAN_STEPS = 2  # a step inside lax.scan, as GAN steps (critic updates) run
+
+
 def bench_conv(cfg: Config, key) -> dict[str, float]:
-  """PGD-``variant_steps`` (compiled loop) with each ``conv_impl``."""
+  """Per ``conv_impl``: PGD-``variant_steps`` (compiled loop), and a training
+  step (Adam on the cross-entropy: kernel gradients) at the top level and
+  inside ``lax.scan``."""
   out = {}
-  impls = ("lax", "patches", "patch_grad", "auto")
   for name in ("small_cnn", "madry_cnn"):
     if name not in cfg.models:
       continue
     _, variables, x, y = bench_attacks.setup_model(name, cfg.batch, key)
     fns = {}
-    for impl in impls:
+    for impl in CONV_IMPLS:
       module = bench_attacks.MODELS[name](conv_impl=impl)
       attack = bench_attacks.advjax_attacks(
           module, pgd_steps=cfg.variant_steps, cw_steps=1)[f"pgd{cfg.variant_steps}"]
@@ -154,7 +161,7 @@ def bench_conv(cfg: Config, key) -> dict[str, float]:
     # Sign steps amplify rounding: a gradient coordinate within rounding of 0
     # may flip sign between formulations, moving one pixel by 2·step.
     reference = np.asarray(fns["lax"]())
-    for impl in impls[1:]:
+    for impl in CONV_IMPLS[1:]:
       differ = np.abs(np.asarray(fns[impl]()) - reference) > 1e-5
       out[f"conv_{name}_pgd_fraction_of_pixels_differing_{impl}"] = float(differ.mean())
       if differ.mean() > 1e-2:
@@ -163,8 +170,43 @@ def bench_conv(cfg: Config, key) -> dict[str, float]:
     s = bench_timing.interleaved(fns, repeats=cfg.repeats)
     for impl in fns:
       out[f"conv_{name}_pgd_seconds_{impl}"] = s[impl]["median"]
-    for impl in impls[1:]:
+    for impl in CONV_IMPLS[1:]:
       out[f"conv_{name}_{impl}_speedup"] = s["lax"]["median"] / s[impl]["median"]
+    out.update(_bench_train_steps(name, variables, x, y, cfg.repeats))
+  return out
+
+
+def _bench_train_steps(name, variables, x, y, repeats) -> dict[str, float]:
+  tx = optax.adam(1e-3)
+  params, model_state = train.split_variables(variables)
+  state = train.TrainState.create(params, tx, model_state)
+  batch, key = {"image": x, "label": y}, jax.random.key(0)
+  fns, grads = {}, {}
+  for impl in CONV_IMPLS:
+    apply_fn = train.linen_apply(bench_attacks.MODELS[name](conv_impl=impl))
+    step = train.make_classifier_step(apply_fn, tx)
+    scanned = lambda s, k, step=step: jax.lax.scan(  # noqa: E731
+        lambda c, kk: (step(c, batch, kk)[0], None), s,
+        jax.random.split(k, TRAIN_SCAN_STEPS))[0]
+    top, _ = bench_timing.compile_ahead(step, state, batch, key)
+    looped, _ = bench_timing.compile_ahead(scanned, state, key)
+    fns[f"top_{impl}"] = lambda c=top: c(state, batch, key)
+    fns[f"scan_{impl}"] = lambda c=looped: c(state, key)
+    loss = lambda p, a=apply_fn: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(  # noqa: E731
+        a(p, model_state, x, train=True)[0], y))
+    grads[impl] = jax.jit(jax.grad(loss))(params)
+  for impl in CONV_IMPLS[1:]:  # every formulation has lax's gradients
+    for ours, ref in zip(jax.tree.leaves(grads[impl]), jax.tree.leaves(grads["lax"])):
+      scale = float(jnp.max(jnp.abs(ref)))
+      if not np.allclose(ours, ref, rtol=1e-3, atol=1e-4 * scale):
+        raise AssertionError(f"conv_impl lax and {impl} disagree on {name}'s "
+                             "parameter gradients")
+  s = bench_timing.interleaved(fns, repeats=repeats)
+  out = {}
+  for impl in CONV_IMPLS:
+    out[f"conv_{name}_train_step_ms_{impl}"] = 1e3 * s[f"top_{impl}"]["median"]
+    out[f"conv_{name}_train_step_in_scan_ms_{impl}"] = (
+        1e3 * s[f"scan_{impl}"]["median"] / TRAIN_SCAN_STEPS)
   return out
 
 

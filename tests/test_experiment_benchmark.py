@@ -38,6 +38,8 @@ def test_benchmark_smoke_results_are_positive_and_finite(smoke):
   assert results["matmul_peak_gflops_per_second"] > 0
   for key in ("pgd_at_epoch_ratio_vs_torch", "dcgan_step_ratio_vs_torch",
               "conv_small_cnn_patches_speedup", "conv_small_cnn_patch_grad_speedup",
+              "conv_small_cnn_train_step_ms_auto", "conv_small_cnn_train_step_ms_lax",
+              "conv_small_cnn_train_step_in_scan_ms_auto",
               "pool_grad_speedup",
               "variant_mlp_seconds_step_loop_donated"):
     assert results[key] > 0
