@@ -8,10 +8,13 @@ References:
 """
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax.numpy as jnp
 
 from advjax import _checks
+from advjax.models.fast_conv import conv_general_dilated
 from advjax.models.gan import DCGAN_INIT
 
 _PAD1 = ((1, 1), (1, 1))
@@ -59,6 +62,7 @@ class PatchDiscriminator(nn.Module):
   """
   features: int = 32
   num_downsamples: int = 1
+  conv_impl: str = "auto"  # see advjax.models.fast_conv.conv_general_dilated
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
@@ -68,14 +72,14 @@ class PatchDiscriminator(nn.Module):
     if patchgan_output_size(min(x.shape[1:3]), self.num_downsamples) < 1:
       raise ValueError(f"input of side {x.shape[1:3]} is too small for "
                        f"{self.num_downsamples} downsamplings.")
+    conv = functools.partial(nn.Conv, kernel_init=DCGAN_INIT,
+                             conv_general_dilated=conv_general_dilated(self.conv_impl))
     for i in range(self.num_downsamples):
-      x = nn.Conv(self.features * 2**i, (4, 4), strides=2, padding=_PAD1,
-                  kernel_init=DCGAN_INIT)(x)
+      x = conv(self.features * 2**i, (4, 4), strides=2, padding=_PAD1)(x)
       x = nn.leaky_relu(x, 0.2)
-    x = nn.Conv(self.features * 2**self.num_downsamples, (4, 4), padding=_PAD1,
-                kernel_init=DCGAN_INIT)(x)
+    x = conv(self.features * 2**self.num_downsamples, (4, 4), padding=_PAD1)(x)
     x = nn.leaky_relu(x, 0.2)
-    x = nn.Conv(1, (4, 4), padding=_PAD1, kernel_init=DCGAN_INIT)(x)
+    x = conv(1, (4, 4), padding=_PAD1)(x)
     return x[..., 0]
 
 
@@ -108,6 +112,7 @@ class UNetGenerator(nn.Module):
   depth: int = 2
   bottleneck_blocks: int = 2
   dropout_rate: float = 0.0
+  conv_impl: str = "auto"  # see advjax.models.fast_conv.conv_general_dilated
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
@@ -116,25 +121,25 @@ class UNetGenerator(nn.Module):
     if x.shape[1] % 2**self.depth or x.shape[2] % 2**self.depth:
       raise ValueError(f"image sides {x.shape[1:3]} must be divisible by "
                        f"2**depth = {2**self.depth}.")
+    conv = functools.partial(nn.Conv, kernel_init=DCGAN_INIT,
+                             conv_general_dilated=conv_general_dilated(self.conv_impl))
     skips = []
     h = x
     for i in range(self.depth):
       skips.append(h)
-      h = nn.Conv(self.features * 2**i, (4, 4), strides=2, padding="SAME",
-                  kernel_init=DCGAN_INIT)(h)
+      h = conv(self.features * 2**i, (4, 4), strides=2, padding="SAME")(h)
       h = nn.leaky_relu(h, 0.2)
     width = h.shape[-1]
     for _ in range(self.bottleneck_blocks):
-      r = nn.Conv(width, (3, 3), padding="SAME", kernel_init=DCGAN_INIT)(h)
-      r = nn.Conv(width, (3, 3), padding="SAME", kernel_init=DCGAN_INIT)(nn.relu(r))
+      r = conv(width, (3, 3), padding="SAME")(h)
+      r = conv(width, (3, 3), padding="SAME")(nn.relu(r))
       h = nn.leaky_relu(h + r, 0.2)
     drop = nn.Dropout(self.dropout_rate, deterministic=not train)
     for i in reversed(range(self.depth)):
       h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)  # nearest ×2
-      h = nn.Conv(self.features * 2**max(i - 1, 0), (3, 3), padding="SAME",
-                  kernel_init=DCGAN_INIT)(h)
+      h = conv(self.features * 2**max(i - 1, 0), (3, 3), padding="SAME")(h)
       h = nn.relu(drop(h) if self.dropout_rate else h)
       h = jnp.concatenate([h, skips[i].astype(h.dtype)], axis=-1)
-    h = nn.Conv(self.out_channels, (3, 3), padding="SAME", kernel_init=DCGAN_INIT)(h)
+    h = conv(self.out_channels, (3, 3), padding="SAME")(h)
     return jnp.tanh(h)
 
