@@ -330,11 +330,8 @@ def _dilated_conv(lhs, rhs, lhs_dilation, padding, *, precision):
   (spatially flipped kernel, input/output channels swapped). Transposing
   :func:`patch_conv` turns its slices into pads and adds and its
   space-to-depth into depth-to-space ("sub-pixel convolution"): one matmul
-  ``x @ kernelᵀ`` with no multiply touching the zeros that dilation inserts;
-  the input gradient is again shifted slices and a matmul. The kernel
-  gradient is that of the strided convolution, with the output gradient as
-  its input and ``x`` as its output gradient: :func:`_kernel_gradient`'s
-  plain convolution (a ``custom_jvp``, as in :func:`patch_grad_conv`).
+  ``x @ kernelᵀ`` with no multiply touching the zeros that dilation inserts,
+  and gradients that are again shifted slices and matmuls.
   """
   kh, kw, _, cout = rhs.shape
   (sh, sw), (batch, n_h, n_w, _) = lhs_dilation, lhs.shape
@@ -344,24 +341,14 @@ def _dilated_conv(lhs, rhs, lhs_dilation, padding, *, precision):
   (lo_h, hi_h), (lo_w, hi_w) = ((int(a), int(b)) for a, b in padding)
   out_h = (n_h - 1) * sh + 1 + lo_h + hi_h - kh + 1
   out_w = (n_w - 1) * sw + 1 + lo_w + hi_w - kw + 1
-  adjoint_pads = ((kh - 1 - lo_h, kh - 1 - hi_h), (kw - 1 - lo_w, kw - 1 - hi_w))
-  out = jax.ShapeDtypeStruct((batch, out_h, out_w, cout), jnp.result_type(lhs, rhs))
-
-  def matmuls(a, b):
-    adjoint_kernel = jnp.flip(b, (0, 1)).swapaxes(2, 3)
-    forward = lambda z: patch_conv(  # noqa: E731
-        z, adjoint_kernel, (sh, sw), adjoint_pads,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
-    return jax.linear_transpose(forward, out)(a.astype(out.dtype))[0]
-
-  def kernel_term(a, db):
-    adjoint_shape = (kh, kw, cout, db.shape[2])
-    gradient = lambda ct: jnp.flip(_kernel_gradient(  # noqa: E731
-        ct, adjoint_shape, a.astype(out.dtype), (sh, sw), adjoint_pads,
-        precision), (0, 1)).swapaxes(2, 3)
-    return jax.linear_transpose(gradient, out)(db.astype(out.dtype))[0]
-
-  return _bilinear_conv(matmuls, matmuls, kernel_term)(lhs, rhs)
+  adjoint_kernel = jnp.flip(rhs, (0, 1)).swapaxes(2, 3)
+  forward = lambda z: patch_conv(  # noqa: E731
+      z, adjoint_kernel, (sh, sw),
+      ((kh - 1 - lo_h, kh - 1 - hi_h), (kw - 1 - lo_w, kw - 1 - hi_w)),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
+  out = jax.ShapeDtypeStruct((batch, out_h, out_w, cout),
+                             jnp.result_type(lhs, rhs))
+  return jax.linear_transpose(forward, out)(lhs.astype(out.dtype))[0]
 
 
 # Up to this many input channels the im2col matmul is the faster CPU
