@@ -4,7 +4,9 @@
     python -m experiments.adversarial_training --set methods=pgd_at
 
 Methods: standard, fgsm_rs (FGSM from a random start: N-FGSM, de Jorge et al.
-2022, by default; Wong et al. 2020 by --set), pgd_at (Madry et al. 2018),
+2022, by default; Wong et al. 2020 by --set), fgsm_prior (FGSM from each
+example's perturbation of the previous epoch: Zheng et al. 2020, Jia et al.
+2022; FGSM-RS's cost), pgd_at (Madry et al. 2018),
 free_at (Shafahi et al. 2019), trades (Zhang et al. 2019), distillation
 (Papernot et al. 2016). Each is trained (one checkpointed stage per method;
 an interrupted run resumes) and evaluated on the held-out split: clean
@@ -37,7 +39,13 @@ from experiments import classifier
 from experiments import common
 from experiments import plots
 
-METHODS = ("standard", "fgsm_rs", "pgd_at", "free_at", "trades", "distillation")
+METHODS = ("standard", "fgsm_rs", "fgsm_prior", "pgd_at", "free_at", "trades",
+           "distillation")
+SINGLE_STEP = ("fgsm_rs", "fgsm_prior")
+# Each stage's initialization key folds in its position here: new stages go
+# at the end, so that adding one leaves every other stage's run as it was.
+_STAGES = ("standard", "fgsm_rs", "pgd_at", "free_at", "trades", "distillation",
+           "distillation_teacher", "fgsm_prior")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +65,16 @@ class Config:
   fgsm_noise: float = 1.5       # random-start radius / ε (Wong et al.: 1)
   fgsm_project: bool = False    # project onto the ε ball (Wong et al.: yes)
   fgsm_grad_align: float = 0.0  # GradAlign λ (Andriushchenko & Flammarion)
+  # FGSM from each example's previous perturbation (fgsm_prior; step
+  # fgsm_step·ε) with Jia et al.'s prior-guided regularizer of weight λ.
+  prior_epochs: int = 60        # 1 attack + 2 training passes per batch
+  prior_consistency: float = 10.0
+  prior_noise: float = 0.0      # noise added to the prior / ε
   # Wong et al.'s guard against catastrophic overfitting: after every epoch a
   # PGD probe on a fixed batch of *training* images; the epoch with the best
   # probe accuracy is the model kept, and training stops once the probe falls
   # more than early_stop_drop below that best.
-  early_stop_methods: tuple = ("fgsm_rs",)
+  early_stop_methods: tuple = SINGLE_STEP
   probe_size: int = 512
   probe_steps: int = 10
   probe_every: int = 1          # epochs between probes (the last is always probed)
@@ -102,14 +115,15 @@ PRESETS = {
     "smoke": Config(n_train=1000, widths=(8, 16), hidden=32, epochs=2,
                     # 2 epochs of N-FGSM's 2.5ε-wide noise leave a near-constant
                     # classifier (no attack moves it); Wong et al.'s start here.
-                    fgsm_epochs=2, fgsm_noise=1.0, fgsm_step=1.25, fgsm_project=True,
+                    fgsm_epochs=2, prior_epochs=2, fgsm_noise=1.0, fgsm_step=1.25, fgsm_project=True,
                     standard_epochs=3, batch_size=40, train_steps=2,
                     free_replays=2, probe_size=40, probe_steps=3, n_eval=80, eval_batch=40, pgd_steps=5,
                     pgd_restarts=2, apgd_steps=10, apgd_targets=2,
                     curve_eps=(0.1, 0.3, 0.5), curve_steps=5, n_curve=40,
                     gen_steps=5, square_queries=10),  # equal step counts share compiled attacks
     "default": Config(),
-    "full": Config(dataset="mnist", epochs=40, fgsm_epochs=30, standard_epochs=10,
+    "full": Config(dataset="mnist", epochs=40, fgsm_epochs=30, prior_epochs=30,
+                   standard_epochs=10,
                    train_steps=40, n_eval=10000, batch_size=128, eval_batch=512,
                    apgd_targets=9, square_queries=5000),
 }
@@ -135,6 +149,10 @@ def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
         apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c),
         noise_scale=cfg.fgsm_noise, project=cfg.fgsm_project,
         grad_align=cfg.fgsm_grad_align)
+  if method == "fgsm_prior":
+    return train.make_fgsm_prior_step(
+        apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c),
+        noise_scale=cfg.prior_noise, consistency=cfg.prior_consistency)
   if method == "pgd_at":
     return train.make_pgd_at_step(apply_fn, tx, eps=eps, n_steps=cfg.train_steps)
   if method == "free_at":
@@ -160,6 +178,7 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None,
   adversarial = method not in ("standard", "distillation_teacher", "distillation")
   epochs = cfg.epochs if adversarial else cfg.standard_epochs
   epochs = cfg.fgsm_epochs if method == "fgsm_rs" else epochs
+  epochs = cfg.prior_epochs if method == "fgsm_prior" else epochs
   updates_per_batch = 1
   if method == "free_at":  # PGD-AT's cost: train_steps + 2 passes per batch
     updates_per_batch = cfg.free_replays
@@ -168,15 +187,18 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None,
   lr, eps = _schedules(cfg, steps_per_epoch * updates_per_batch, epochs)
   tx = (optax.adamw(lr, weight_decay=cfg.weight_decay) if cfg.weight_decay
         else optax.adam(lr))
-  stages = METHODS + ("distillation_teacher",)
   init_key, key = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed),
-                                                      stages.index(method)))
+                                                      _STAGES.index(method)))
   params, model_state = train.split_variables(
       module.init(init_key, train_split.image[:1]))
   if method == "free_at":
     state = train.FreeATState.create(
         params, tx, model_state,
         batch_shape=(cfg.batch_size,) + train_split.image.shape[1:])
+  elif method == "fgsm_prior":
+    state = train.PriorState.create(params, tx, model_state,
+                                    example_shape=train_split.image.shape[1:],
+                                    n_examples=len(train_split))
   else:
     state = train.TrainState.create(params, tx, model_state)
   teacher_fn = None
@@ -208,8 +230,9 @@ def train_method(run, method, train_split, mesh, module, *, teacher=None,
     epoch_key = jax.random.fold_in(key, epoch)
     sums = np.zeros(len(names))
     n = 0
-    for i, batch in enumerate(data.iterate_batches(epoch_key, train_split,
-                                                   cfg.batch_size)):
+    for i, batch in enumerate(data.iterate_batches(
+        epoch_key, train_split, cfg.batch_size,
+        with_index=method == "fgsm_prior")):
       state, m = step(state, train.shard_batch(batch, mesh),
                       jax.random.fold_in(epoch_key, i))
       m = run.check_finite(m, step=epoch * steps_per_epoch + i)

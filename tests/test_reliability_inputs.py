@@ -419,14 +419,21 @@ FACTORIES = {
         APPLY, TX, **{"eps": 0.1, "beta": 1.0, "n_steps": 1, **k}),
     "make_free_at_step": lambda **k: train.make_free_at_step(
         APPLY, TX, **{"eps": 0.1, "n_replays": 2, **k}),
+    "make_fgsm_prior_step": lambda **k: train.make_fgsm_prior_step(
+        APPLY, TX, **{"eps": 0.1, **k}),
 }
 
 
 FREE_STATE = train.FreeATState.create(_P, TX, _MS, batch_shape=XS.shape)
+PRIOR_STATE = train.PriorState.create(_P, TX, _MS, example_shape=XS.shape[1:],
+                                      n_examples=6)
+PRIOR_BATCH = {**BATCH, "index": jnp.array([5, 0, 2, 3])}
 
 
 def _run_step(factory, **kw):
   step = factory(**kw)
+  if factory is FACTORIES["make_fgsm_prior_step"]:
+    return step(PRIOR_STATE, PRIOR_BATCH, KEY)
   return step(FREE_STATE if factory is FACTORIES["make_free_at_step"] else STATE,
               BATCH, KEY)
 
@@ -442,6 +449,12 @@ for _f, _n in (("make_pgd_at_step", "n_steps"), ("make_trades_step", "n_steps"),
                ("make_free_at_step", "n_replays")):
   case(f"{_f}-{_n}-bad")(lambda f=_f, n=_n: given(st.one_of(BAD_COUNT, st.just(0)))(
       lambda v: _expect(lambda: _run_step(FACTORIES[f], **{n: v}), n)))
+
+
+for _n in ("noise_scale", "consistency"):
+  case(f"make_fgsm_prior_step-{_n}-bad")(lambda n=_n: given(BAD_NUMBER)(
+      lambda v: _expect(lambda: _run_step(FACTORIES["make_fgsm_prior_step"],
+                                          **{n: v}), n)))
 
 
 @case("make_trades_step-beta-bad")

@@ -106,6 +106,10 @@ CASES = {
     ("make_free_at_step", ""): lambda: (
         train.make_free_at_step(APPLY, SGD, eps=EPS, n_replays=2),
         _mlp_state(train.FreeATState, batch_shape=(16, 8, 8, 1)), _digits()),
+    ("make_fgsm_prior_step", ""): lambda: (
+        train.make_fgsm_prior_step(APPLY, SGD, eps=EPS, noise_scale=0.5),
+        _mlp_state(train.PriorState, example_shape=(8, 8, 1), n_examples=40),
+        {**_digits(), "index": jnp.arange(16, dtype=jnp.int32) * 2}),
     ("make_trades_step", ""): _classifier(lambda: train.make_trades_step(
         APPLY, SGD, eps=EPS, beta=6.0, n_steps=2)),
     ("make_distillation_step", "student"): _classifier(lambda: train.make_distillation_step(

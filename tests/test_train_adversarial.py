@@ -68,6 +68,7 @@ FACTORIES = {
     "trades": lambda: train.make_trades_step(APPLY, TX, eps=EPS, beta=6.0,
                                              n_steps=3),
     "free_at": lambda: train.make_free_at_step(APPLY, TX, eps=EPS, n_replays=2),
+    "fgsm_prior": lambda: train.make_fgsm_prior_step(APPLY, TX, eps=EPS),
     "ensemble": lambda: train.make_ensemble_adversarial_step(
         APPLY, TX, static_logits_fns=[_static_model()],
         perturbation=train.fgsm_rs_perturbation(eps=EPS)),
@@ -81,6 +82,9 @@ def test_each_step_lowers_the_robust_loss(name):
   cls = train.TrainState
   if name == "free_at":
     cls, kw = train.FreeATState, {"batch_shape": batch["image"].shape}
+  if name == "fgsm_prior":
+    cls, kw = train.PriorState, _prior_shape(batch)
+    batch = {**batch, "index": jnp.arange(len(batch["label"]))}
   state = _init(MODULE, batch, TX, cls, **kw)
   before = _robust_loss(state, batch)
   state, metrics = _train(FACTORIES[name](), state, batch, 20)
@@ -162,6 +166,68 @@ def test_free_at_carries_delta_across_minibatches():
   with pytest.raises(ValueError, match="delta"):
     step(state, {"image": batch["image"][:32], "label": batch["label"][:32]},
          jax.random.key(2))
+
+
+def _prior_shape(batch, n=None):
+  return {"example_shape": batch["image"].shape[1:],
+          "n_examples": n or len(batch["label"])}
+
+
+def test_fgsm_prior_with_a_frozen_model_is_pgd_one_step_per_epoch():
+  """Each visit of an example takes one more projected-ascent step from its
+  stored δ: k visits with frozen parameters are PGD-k from x (no random
+  start, last iterate). Rows of examples not in the batch stay untouched."""
+  batch = _digits(64)
+  frozen = optax.sgd(0.0)
+  state = _init(MODULE, batch, frozen, train.PriorState, **_prior_shape(batch, 100))
+  index = jnp.arange(64) + 20  # rows 20..83 of 100
+  step = jax.jit(train.make_fgsm_prior_step(APPLY, frozen, eps=EPS,
+                                            step_size=EPS / 4))
+  for i in range(3):
+    state, metrics = step(state, {**batch, "index": index}, jax.random.key(i))
+  prior = np.asarray(state.prior)
+  assert not prior[:20].any() and not prior[84:].any()
+  logits_fn = lambda x: MODULE.apply({"params": state.params}, x)  # noqa: E731
+  x_pgd = attacks.pgd(attacks.untargeted(logits_fn, batch["label"]),
+                      batch["image"], key=jax.random.key(0), eps=EPS,
+                      step_size=EPS / 4, n_steps=3, random_start=False,
+                      best_iterate=False)
+  np.testing.assert_allclose(prior[20:84], np.asarray(x_pgd - batch["image"]),
+                             atol=1e-6)
+  assert np.abs(prior).max() <= EPS + 1e-6 and np.abs(prior).max() > 0.7 * EPS
+  assert float(metrics["adv_loss"]) > float(metrics["clean_loss"])
+  # With noise the start leaves the stored δ but the result stays in the ball.
+  noisy = jax.jit(train.make_fgsm_prior_step(APPLY, frozen, eps=EPS, noise_scale=1.0))
+  state2, _ = noisy(state, {**batch, "index": index}, jax.random.key(9))
+  assert np.abs(np.asarray(state2.prior)).max() <= EPS + 1e-6
+  # Jia et al.'s regularizer compares the predictions at the start and at
+  # the result: zero when the step does not move (step size 0), so the
+  # update is plain training; positive and a different update otherwise.
+  b = {**batch, "index": index}
+  sgd = optax.sgd(0.5)
+  fresh = _init(MODULE, batch, sgd, train.PriorState, **_prior_shape(batch, 100))
+  fresh = fresh.replace(prior=state.prior)
+  runs = {(lam, a): jax.jit(train.make_fgsm_prior_step(
+      APPLY, sgd, eps=EPS, step_size=a, consistency=lam))(fresh, b, jax.random.key(1))
+      for lam in (0.0, 10.0) for a in (0.0, EPS / 4)}
+  assert float(runs[10.0, 0.0][1]["consistency"]) < 1e-12  # rounding of x + (x₀ − x)
+  assert float(runs[10.0, EPS / 4][1]["consistency"]) > 1e-6
+  assert "consistency" not in runs[0.0, 0.0][1]
+  same = lambda s, t: all(np.allclose(u, v, atol=1e-7) for u, v in zip(  # noqa: E731
+      jax.tree.leaves(s.params), jax.tree.leaves(t.params)))
+  assert same(runs[10.0, 0.0][0], runs[0.0, 0.0][0])
+  assert not same(runs[10.0, EPS / 4][0], runs[0.0, EPS / 4][0])
+  with pytest.raises(ValueError, match="index"):
+    step(state, batch, jax.random.key(0))
+  with pytest.raises(ValueError, match="prior"):
+    step(state.replace(prior=state.prior[:, :4]), {**batch, "index": index},
+         jax.random.key(0))
+  with pytest.raises(ValueError, match="n_examples"):
+    train.PriorState.create({}, TX, example_shape=(8, 8, 1), n_examples=0)
+  with pytest.raises(ValueError, match="noise_scale"):
+    train.make_fgsm_prior_step(APPLY, TX, eps=EPS, noise_scale=-1.0)
+  with pytest.raises(ValueError, match="consistency"):
+    train.make_fgsm_prior_step(APPLY, TX, eps=EPS, consistency=-1.0)
 
 
 def test_ensemble_alternates_sources_and_distillation_trains_at_temperature():

@@ -47,7 +47,10 @@ def batch_indices(key: jax.Array, n: int, batch_size: int, *,
   return perm[: n_batches * batch_size].reshape(n_batches, batch_size)
 
 
-def iterate_batches(key: jax.Array, split: Split, batch_size: int) -> Iterator[dict]:
-  """Yields shuffled ``{"image", "label"}`` NumPy batches for one epoch."""
+def iterate_batches(key: jax.Array, split: Split, batch_size: int, *,
+                    with_index: bool = False) -> Iterator[dict]:
+  """Yields shuffled ``{"image", "label"}`` NumPy batches for one epoch, and
+  each example's row in ``split`` as ``"index"`` if ``with_index``."""
   for idx in batch_indices(key, len(split), batch_size):
-    yield {"image": split.image[idx], "label": split.label[idx]}
+    batch = {"image": split.image[idx], "label": split.label[idx]}
+    yield {**batch, "index": idx.astype(np.int32)} if with_index else batch

@@ -46,6 +46,8 @@ from advjax.train.gan import make_gan_step
 from advjax.train.gan import make_sampler
 from advjax.train.grad_align import grad_align_penalty
 from advjax.train.pix2pix import make_pix2pix_step
+from advjax.train.prior import make_fgsm_prior_step
+from advjax.train.prior import PriorState
 from advjax.train.schedules import dann_lambda_schedule
 from advjax.train.schedules import dann_learning_rate_schedule
 from advjax.train.sharding import data_mesh
@@ -93,6 +95,7 @@ __all__ = [
     "make_embedding_pgd_step",
     "make_ensemble_adversarial_step",
     "make_fgsm_rs_step",
+    "make_fgsm_prior_step",
     "make_free_at_step",
     "make_freelb_gradients",
     "make_freelb_step",
@@ -107,6 +110,7 @@ __all__ = [
     "make_pgd_at_step",
     "make_trades_step",
     "pgd_perturbation",
+    "PriorState",
     "process_batch_slice",
     "replicate",
     "shard_batch",
