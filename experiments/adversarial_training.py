@@ -70,6 +70,7 @@ class Config:
   prior_epochs: int = 60        # 1 attack + 2 training passes per batch
   prior_consistency: float = 10.0
   prior_noise: float = 0.0      # noise added to the prior / ε
+  prior_restart: float = 0.2    # probability of a random start instead
   # Wong et al.'s guard against catastrophic overfitting: after every epoch a
   # PGD probe on a fixed batch of *training* images; the epoch with the best
   # probe accuracy is the model kept, and training stops once the probe falls
@@ -152,7 +153,8 @@ def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
   if method == "fgsm_prior":
     return train.make_fgsm_prior_step(
         apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c),
-        noise_scale=cfg.prior_noise, consistency=cfg.prior_consistency)
+        noise_scale=cfg.prior_noise, restart_prob=cfg.prior_restart,
+        consistency=cfg.prior_consistency)
   if method == "pgd_at":
     return train.make_pgd_at_step(apply_fn, tx, eps=eps, n_steps=cfg.train_steps)
   if method == "free_at":

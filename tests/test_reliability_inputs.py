@@ -451,7 +451,7 @@ for _f, _n in (("make_pgd_at_step", "n_steps"), ("make_trades_step", "n_steps"),
       lambda v: _expect(lambda: _run_step(FACTORIES[f], **{n: v}), n)))
 
 
-for _n in ("noise_scale", "consistency"):
+for _n in ("noise_scale", "restart_prob", "consistency"):
   case(f"make_fgsm_prior_step-{_n}-bad")(lambda n=_n: given(BAD_NUMBER)(
       lambda v: _expect(lambda: _run_step(FACTORIES["make_fgsm_prior_step"],
                                           **{n: v}), n)))

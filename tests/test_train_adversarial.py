@@ -200,10 +200,23 @@ def test_fgsm_prior_with_a_frozen_model_is_pgd_one_step_per_epoch():
   noisy = jax.jit(train.make_fgsm_prior_step(APPLY, frozen, eps=EPS, noise_scale=1.0))
   state2, _ = noisy(state, {**batch, "index": index}, jax.random.key(9))
   assert np.abs(np.asarray(state2.prior)).max() <= EPS + 1e-6
+  # restart_prob: each example starts from the prior or, with that
+  # probability, afresh in the ball (seen with step size 0: nothing moves).
+  b = {**batch, "index": index}
+  for prob, kept in ((0.0, 64), (1.0, 0), (0.5, None)):
+    s2, _ = jax.jit(train.make_fgsm_prior_step(
+        APPLY, frozen, eps=EPS, step_size=0.0, restart_prob=prob))(
+            state, b, jax.random.key(5))
+    new, old = np.asarray(s2.prior)[20:84], prior[20:84]
+    same = np.all(np.isclose(new, old, atol=1e-7), axis=(1, 2, 3))
+    assert np.abs(new).max() <= EPS + 1e-6
+    if kept is None:
+      assert 16 < same.sum() < 48, same.sum()
+    else:
+      assert same.sum() == kept
   # Jia et al.'s regularizer compares the predictions at the start and at
   # the result: zero when the step does not move (step size 0), so the
   # update is plain training; positive and a different update otherwise.
-  b = {**batch, "index": index}
   sgd = optax.sgd(0.5)
   fresh = _init(MODULE, batch, sgd, train.PriorState, **_prior_shape(batch, 100))
   fresh = fresh.replace(prior=state.prior)
@@ -226,6 +239,8 @@ def test_fgsm_prior_with_a_frozen_model_is_pgd_one_step_per_epoch():
     train.PriorState.create({}, TX, example_shape=(8, 8, 1), n_examples=0)
   with pytest.raises(ValueError, match="noise_scale"):
     train.make_fgsm_prior_step(APPLY, TX, eps=EPS, noise_scale=-1.0)
+  with pytest.raises(ValueError, match="restart_prob"):
+    train.make_fgsm_prior_step(APPLY, TX, eps=EPS, restart_prob=1.5)
   with pytest.raises(ValueError, match="consistency"):
     train.make_fgsm_prior_step(APPLY, TX, eps=EPS, consistency=-1.0)
 

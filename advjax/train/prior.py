@@ -46,11 +46,13 @@ class PriorState(TrainState):
 def make_fgsm_prior_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
                          eps: Schedule, step_size: Schedule = None, norm=jnp.inf,
                          bounds=(0.0, 1.0), noise_scale: float = 0.0,
-                         consistency: float = 0.0):
+                         restart_prob: float = 0.0, consistency: float = 0.0):
   """FGSM adversarial training from each example's previous perturbation.
 
   With ``δ_prev = state.prior[index]``: ``δ₀ = Π_ε(δ_prev + u)``, ``u`` uniform
-  in the ``noise_scale·ε`` ball (0: none); one FGSM step of length
+  in the ``noise_scale·ε`` ball (0: none) — or, for each example with
+  probability ``restart_prob``, a fresh uniform start in the ε ball
+  instead (FGSM-RS's); one FGSM step of length
   ``step_size`` at ``clip(x + δ₀)``, projected onto the ε ball; the model is
   trained on ``x + δ`` (stopped; crafted in inference mode) and ``δ`` is
   written back to ``state.prior[index]``. A prior crafted at a smaller,
@@ -68,6 +70,7 @@ def make_fgsm_prior_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
     norm: ``jnp.inf`` or ``2``.
     bounds: box of valid inputs.
     noise_scale: radius of the noise added to the prior, in units of ``eps``.
+    restart_prob: probability in ``[0, 1]`` of a random start instead of the prior.
     consistency: ``λ >= 0``, the regularizer's weight.
 
   Returns:
@@ -84,6 +87,8 @@ def make_fgsm_prior_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
   _check_schedule(eps, name="eps")
   _check_schedule(step_size, name="step_size")
   _checks.nonnegative(noise_scale, name="noise_scale")
+  if not 0.0 <= float(restart_prob) <= 1.0:
+    raise ValueError(f"`restart_prob` must be in [0, 1]; got {restart_prob!r}.")
   _checks.nonnegative(consistency, name="consistency")
   p = _checks.norm(norm)
   lo, hi = _checks.bounds(bounds)
@@ -112,7 +117,7 @@ def make_fgsm_prior_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
       raise ValueError(f"the state's `prior` rows have shape "
                        f"{state.prior.shape[1:]}; the batch's images have "
                        f"{x.shape[1:]}.")
-    k_noise, k_train = jax.random.split(key)
+    k_noise, k_restart, k_train = jax.random.split(key, 3)
     e = scheduled(eps, state.step)
     alpha = e if step_size is None else scheduled(step_size, state.step)
     e_b = jnp.broadcast_to(jnp.asarray(e, jnp.float32), (x.shape[0],))
@@ -120,6 +125,11 @@ def make_fgsm_prior_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
     delta0 = state.prior[index].astype(jnp.float32)
     if noise_scale:
       delta0 = delta0 + lp.sample_ball(k_noise, x.shape, p, noise_scale * e_b)
+    if restart_prob:
+      k_which, k_start = jax.random.split(k_restart)
+      fresh = jax.random.bernoulli(k_which, restart_prob, (x.shape[0],))
+      delta0 = jnp.where(fresh.reshape((-1,) + (1,) * (x.ndim - 1)),
+                         lp.sample_ball(k_start, x.shape, p, e_b), delta0)
     x0 = jnp.clip(x32 + lp.project(delta0, p, e_b), lo, hi)
     logits_fn = inference_logits(apply_fn, state.params, state.model_state)
     x1 = fgsm(untargeted(logits_fn, y), x0.astype(x.dtype), eps=alpha, norm=p,
