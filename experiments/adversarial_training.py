@@ -6,7 +6,7 @@
 Methods: standard, fgsm_rs (FGSM from a random start: N-FGSM, de Jorge et al.
 2022, by default; Wong et al. 2020 by --set), fgsm_prior (FGSM from each
 example's perturbation of the previous epoch: Zheng et al. 2020, Jia et al.
-2022; FGSM-RS's cost), pgd_at (Madry et al. 2018),
+2022), pgd_at (Madry et al. 2018),
 free_at (Shafahi et al. 2019), trades (Zhang et al. 2019), distillation
 (Papernot et al. 2016). Each is trained (one checkpointed stage per method;
 an interrupted run resumes) and evaluated on the held-out split: clean
@@ -145,14 +145,15 @@ def _schedules(cfg, steps_per_epoch, epochs):
 def _make_step(method, cfg, apply_fn, tx, eps, teacher=None):
   if method == "standard":
     return train.make_classifier_step(apply_fn, tx)
+  fgsm_step_size = lambda c: cfg.fgsm_step * eps(c)  # noqa: E731
   if method == "fgsm_rs":
     return train.make_fgsm_rs_step(
-        apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c),
+        apply_fn, tx, eps=eps, step_size=fgsm_step_size,
         noise_scale=cfg.fgsm_noise, project=cfg.fgsm_project,
         grad_align=cfg.fgsm_grad_align)
   if method == "fgsm_prior":
     return train.make_fgsm_prior_step(
-        apply_fn, tx, eps=eps, step_size=lambda c: cfg.fgsm_step * eps(c),
+        apply_fn, tx, eps=eps, step_size=fgsm_step_size,
         noise_scale=cfg.prior_noise, restart_prob=cfg.prior_restart,
         consistency=cfg.prior_consistency)
   if method == "pgd_at":

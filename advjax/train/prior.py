@@ -19,6 +19,7 @@ from advjax.attacks.fgsm import fgsm
 from advjax.attacks.objectives import untargeted
 from advjax.train.adversarial import _ce_objective
 from advjax.train.adversarial import _check_schedule
+from advjax.train.adversarial import _check_weight
 from advjax.train.adversarial import classification_metrics
 from advjax.train.adversarial import inference_logits
 from advjax.train.adversarial import Schedule
@@ -56,7 +57,8 @@ def make_fgsm_prior_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
   ``step_size`` at ``clip(x + δ₀)``, projected onto the ε ball; the model is
   trained on ``x + δ`` (stopped; crafted in inference mode) and ``δ`` is
   written back to ``state.prior[index]``. A prior crafted at a smaller,
-  ramped ``ε`` is projected onto the current ball. Cost per batch: FGSM-RS's.
+  ramped ``ε`` is projected onto the current ball. Cost per batch: FGSM-RS's
+  (without the regularizer below).
   ``consistency = λ > 0`` adds Jia et al.'s prior-guided regularizer
   ``λ·mean ‖softmax f(x + δ) − softmax f(x + δ₀)‖²`` (both in train mode, one
   more forward and backward pass), which keeps the model from fitting each
@@ -87,8 +89,7 @@ def make_fgsm_prior_step(apply_fn: ApplyFn, tx: optax.GradientTransformation, *,
   _check_schedule(eps, name="eps")
   _check_schedule(step_size, name="step_size")
   _checks.nonnegative(noise_scale, name="noise_scale")
-  if not 0.0 <= float(restart_prob) <= 1.0:
-    raise ValueError(f"`restart_prob` must be in [0, 1]; got {restart_prob!r}.")
+  restart_prob = _check_weight(restart_prob, name="restart_prob")
   _checks.nonnegative(consistency, name="consistency")
   p = _checks.norm(norm)
   lo, hi = _checks.bounds(bounds)
